@@ -1,0 +1,135 @@
+// Package policy implements client policies: conditions that decide whether
+// a policy applies to a request, and profiles of executors that then check,
+// enforce or resolve things about the client.
+//
+// The model follows the seed guide's console steps. A [Policy] has a name, an
+// enabled switch, conditions (all must match; each may be negated) and the
+// names of [Profile]s. A profile is an ordered list of executors. Conditions
+// and executors are created by ID from a [Registry], so the same model loads
+// from JSON (see [Config]).
+package policy
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/nqrust/identity/metadata"
+	"github.com/nqrust/identity/storage"
+)
+
+// Event is the point in the protocol at which policies are evaluated.
+type Event int
+
+const (
+	// EventRegistration is a dynamic client registration (RFC 7591).
+	EventRegistration Event = iota + 1
+	// EventAuthorizationRequest is an authorization request, evaluated
+	// before the client is looked up so that an executor can resolve it.
+	EventAuthorizationRequest
+	// EventTokenRequest is a token request other than a refresh.
+	EventTokenRequest
+	// EventRefresh is a refresh_token grant.
+	EventRefresh
+)
+
+// String returns the event's JSON name.
+func (e Event) String() string {
+	switch e {
+	case EventRegistration:
+		return "registration"
+	case EventAuthorizationRequest:
+		return "authorization-request"
+	case EventTokenRequest:
+		return "token-request"
+	case EventRefresh:
+		return "refresh"
+	}
+	return "unknown"
+}
+
+// Request is what flows through the policies at an event. Executors may
+// change Client (resolving it) and the fields they enforce.
+type Request struct {
+	// Event is where in the protocol the evaluation happens.
+	Event Event
+	// ClientID is the client_id parameter as received.
+	ClientID string
+	// Client is the resolved client; nil until looked up or resolved.
+	Client *storage.Client
+	// Registration is the registration body at EventRegistration.
+	Registration *metadata.Client
+	// RedirectURI is the redirect_uri parameter, if any.
+	RedirectURI string
+	// Scopes are the requested scopes.
+	Scopes []string
+	// Resources are the requested RFC 8707 resource indicators.
+	Resources []string
+	// GrantType is the grant_type at token events.
+	GrantType string
+	// ResponseType is the response_type at EventAuthorizationRequest.
+	ResponseType string
+	// CodeChallenge and CodeChallengeMethod are the PKCE parameters.
+	CodeChallenge       string
+	CodeChallengeMethod string
+	// HTTP is the underlying HTTP request (read-only; do not consume Body).
+	HTTP *http.Request
+}
+
+// Condition decides whether a policy applies to a request.
+type Condition interface {
+	// Match reports whether the condition holds. An error aborts the
+	// evaluation (it is not the same as "does not match").
+	Match(ctx context.Context, r *Request) (bool, error)
+}
+
+// ConditionFunc adapts a function to a Condition.
+type ConditionFunc func(ctx context.Context, r *Request) (bool, error)
+
+// Match calls f.
+func (f ConditionFunc) Match(ctx context.Context, r *Request) (bool, error) { return f(ctx, r) }
+
+// Executor runs when its policy applies. It returns nil to let the request
+// go on, or an error, normally a *[Error], to refuse it. It may modify r, for
+// example to set r.Client.
+type Executor interface {
+	Execute(ctx context.Context, r *Request) error
+}
+
+// ExecutorFunc adapts a function to an Executor.
+type ExecutorFunc func(ctx context.Context, r *Request) error
+
+// Execute calls f.
+func (f ExecutorFunc) Execute(ctx context.Context, r *Request) error { return f(ctx, r) }
+
+// Error is a refusal by an executor: an OAuth error code and a reason meant
+// for logs and error_description. Policy and Executor are filled in by the
+// evaluator.
+type Error struct {
+	// Code is the OAuth error code, such as "invalid_request",
+	// "invalid_client", "invalid_target" or "invalid_client_metadata".
+	Code string
+	// Reason explains the refusal in one sentence.
+	Reason string
+	// Policy and Profile name the policy and profile that refused.
+	Policy  string
+	Profile string
+	// Executor is the executor ID that refused.
+	Executor string
+	// Err is the underlying cause, if any (for example a *cimd.Error).
+	Err error
+}
+
+func (e *Error) Error() string {
+	s := e.Code + ": " + e.Reason
+	if e.Policy != "" {
+		s += " (policy " + e.Policy
+		if e.Executor != "" {
+			s += ", executor " + e.Executor
+		}
+		s += ")"
+	}
+	return s
+}
+
+// Unwrap returns the underlying cause.
+func (e *Error) Unwrap() error { return e.Err }
