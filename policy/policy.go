@@ -1,16 +1,8 @@
-// Package policy implements client policies: conditions that decide whether
-// a policy applies to a request, and profiles of executors that then check,
-// enforce or resolve things about the client.
-//
-// The model follows the seed guide's console steps. A [Policy] has a name, an
-// enabled switch, conditions (all must match; each may be negated) and the
-// names of [Profile]s. A profile is an ordered list of executors. Conditions
-// and executors are created by ID from a [Registry], so the same model loads
-// from JSON (see [Config]).
 package policy
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/nqrust/identity/metadata"
@@ -47,6 +39,35 @@ func (e Event) String() string {
 	return "unknown"
 }
 
+// ParseEvent returns the Event whose String form is name.
+func ParseEvent(name string) (Event, error) {
+	for e := EventRegistration; e <= EventRefresh; e++ {
+		if e.String() == name {
+			return e, nil
+		}
+	}
+	return 0, fmt.Errorf("policy: unknown event %q", name)
+}
+
+// MarshalText encodes the event as its String form, so that explanations
+// and configurations read "authorization-request" rather than a number.
+func (e Event) MarshalText() ([]byte, error) {
+	if e < EventRegistration || e > EventRefresh {
+		return nil, fmt.Errorf("policy: unknown event %d", int(e))
+	}
+	return []byte(e.String()), nil
+}
+
+// UnmarshalText decodes an event from its String form.
+func (e *Event) UnmarshalText(b []byte) error {
+	v, err := ParseEvent(string(b))
+	if err != nil {
+		return err
+	}
+	*e = v
+	return nil
+}
+
 // Request is what flows through the policies at an event. Executors may
 // change Client (resolving it) and the fields they enforce.
 type Request struct {
@@ -76,9 +97,13 @@ type Request struct {
 }
 
 // Condition decides whether a policy applies to a request.
+//
+// Match must not modify r and should not allocate when it does not match:
+// every enabled policy's conditions run on every request at its events.
 type Condition interface {
 	// Match reports whether the condition holds. An error aborts the
-	// evaluation (it is not the same as "does not match").
+	// evaluation (it is not the same as "does not match"): the engine
+	// returns it as a *[Error] with Code "server_error".
 	Match(ctx context.Context, r *Request) (bool, error)
 }
 
@@ -104,19 +129,22 @@ func (f ExecutorFunc) Execute(ctx context.Context, r *Request) error { return f(
 // Error is a refusal by an executor: an OAuth error code and a reason meant
 // for logs and error_description. Policy and Executor are filled in by the
 // evaluator.
+//
+// The JSON form (used in an [Explanation]) carries everything but Err.
 type Error struct {
 	// Code is the OAuth error code, such as "invalid_request",
-	// "invalid_client", "invalid_target" or "invalid_client_metadata".
-	Code string
+	// "invalid_client", "invalid_target" or "invalid_client_metadata";
+	// "server_error" when a condition or executor failed internally.
+	Code string `json:"code"`
 	// Reason explains the refusal in one sentence.
-	Reason string
+	Reason string `json:"reason"`
 	// Policy and Profile name the policy and profile that refused.
-	Policy  string
-	Profile string
+	Policy  string `json:"policy,omitempty"`
+	Profile string `json:"profile,omitempty"`
 	// Executor is the executor ID that refused.
-	Executor string
+	Executor string `json:"executor,omitempty"`
 	// Err is the underlying cause, if any (for example a *cimd.Error).
-	Err error
+	Err error `json:"-"`
 }
 
 func (e *Error) Error() string {
