@@ -367,6 +367,9 @@ type GetOptions struct {
 	AllowNotModified bool
 	// Header holds extra request headers such as If-None-Match.
 	Header http.Header
+	// Timeout bounds this fetch; zero (or, for Get, anything longer than
+	// the client's Timeout) means the client's Timeout.
+	Timeout time.Duration
 }
 
 // Response is a successful fetch.
@@ -379,9 +382,9 @@ type Response struct {
 	Body []byte
 }
 
-// Get fetches rawURL. Only 200 (and 304 if allowed) succeed; a 3xx is a
-// KindRedirect error, any other status a KindStatus error. The body is
-// decompressed if gzip-encoded and capped while reading.
+// Get fetches rawURL through c. Only 200 (and 304 if allowed) succeed; a
+// 3xx is a KindRedirect error, any other status a KindStatus error. The
+// body is decompressed if gzip-encoded and capped while reading.
 func (c *Client) Get(ctx context.Context, rawURL string, o GetOptions) (*Response, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -390,13 +393,51 @@ func (c *Client) Get(ctx context.Context, rawURL string, o GetOptions) (*Respons
 	if err := c.checkURL(u); err != nil {
 		return nil, err
 	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = c.maxBytes
+	}
+	if o.Timeout <= 0 || o.Timeout > c.timeout {
+		o.Timeout = c.timeout
+	}
+	return fetch(ctx, c.hc, u, o, c.userAgent)
+}
+
+// Fetch is Get over any *http.Client, for callers that were handed one.
+// It applies the URL syntax rules, refuses redirects, sends no cookies,
+// and applies the status, content-type, timeout and body-cap rules; the
+// address checks are only as good as hc's dialer, so pass a Client's
+// HTTPClient unless you route through an egress proxy that enforces them.
+// Zero GetOptions limits mean DefaultMaxBytes and DefaultTimeout.
+func Fetch(ctx context.Context, hc *http.Client, rawURL string, o GetOptions) (*Response, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, &Error{Kind: KindBadURL, Detail: "malformed URL"}
+	}
+	var syntaxOnly Client
+	syntaxOnly.policy.allowed = []netip.Prefix{netip.PrefixFrom(netip.IPv4Unspecified(), 0), netip.PrefixFrom(netip.IPv6Unspecified(), 0)}
+	if err := syntaxOnly.checkURL(u); err != nil {
+		return nil, err
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	cp := *hc
+	cp.Jar = nil
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return fetch(ctx, &cp, u, o, DefaultUserAgent)
+}
+
+func fetch(ctx context.Context, hc *http.Client, u *url.URL, o GetOptions, userAgent string) (*Response, error) {
 	where := redact(u)
 	limit := o.MaxBytes
-	if limit <= 0 {
-		limit = c.maxBytes
-	}
 	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
@@ -412,11 +453,20 @@ func (c *Client) Get(ctx context.Context, rawURL string, o GetOptions) (*Respons
 		req.Header.Set("Accept", o.Accept)
 	}
 	req.Header.Set("Accept-Encoding", "gzip")
-	req.Header.Set("User-Agent", c.userAgent)
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", userAgent)
+	}
 
-	resp, err := c.hc.Do(req)
+	resp, err := hc.Do(req)
+	if err == nil && ctx.Err() != nil {
+		// net/http may still hand over a response that raced with the
+		// cancellation (a server answering the moment it sees the
+		// connection close); it did not arrive in time.
+		resp.Body.Close()
+		err = ctx.Err()
+	}
 	if err != nil {
-		return nil, c.wrap(parent, where, err)
+		return nil, wrap(parent, where, o.Timeout, err)
 	}
 	defer resp.Body.Close()
 
@@ -448,7 +498,7 @@ func (c *Client) Get(ctx context.Context, rawURL string, o GetOptions) (*Respons
 		body = &capReader{r: resp.Body, n: limit + limit/64 + 1024}
 		zr, err := gzip.NewReader(body)
 		if err != nil {
-			return nil, c.readErr(parent, where, limit, err)
+			return nil, readErr(parent, where, limit, o.Timeout, err)
 		}
 		defer zr.Close()
 		body = &capReader{r: zr, n: limit}
@@ -457,8 +507,11 @@ func (c *Client) Get(ctx context.Context, rawURL string, o GetOptions) (*Respons
 	}
 	buf := make([]byte, 0, min(limit+1, 8<<10))
 	data, err := readAll(body, buf)
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err() // the body completed only because the exchange was torn down
+	}
 	if err != nil {
-		return nil, c.readErr(parent, where, limit, err)
+		return nil, readErr(parent, where, limit, o.Timeout, err)
 	}
 	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: data}, nil
 }
@@ -522,19 +575,19 @@ func readAll(r io.Reader, b []byte) ([]byte, error) {
 	}
 }
 
-func (c *Client) readErr(parent context.Context, where string, limit int64, err error) error {
+func readErr(parent context.Context, where string, limit int64, timeout time.Duration, err error) error {
 	if errors.Is(err, errTooLarge) {
 		return &Error{Kind: KindTooLarge, URL: where, Detail: fmt.Sprintf("body larger than %d bytes", limit)}
 	}
 	if errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return &Error{Kind: KindTransport, URL: where, Detail: "corrupt or truncated body", Err: err}
 	}
-	return c.wrap(parent, where, err)
+	return wrap(parent, where, timeout, err)
 }
 
 // wrap turns a transport error into an *Error, keeping an *Error raised by
 // the dialer or guard.
-func (c *Client) wrap(parent context.Context, where string, err error) error {
+func wrap(parent context.Context, where string, timeout time.Duration, err error) error {
 	var se *Error
 	if errors.As(err, &se) {
 		cp := *se
@@ -548,7 +601,7 @@ func (c *Client) wrap(parent context.Context, where string, err error) error {
 	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
-		return &Error{Kind: KindTimeout, URL: where, Detail: fmt.Sprintf("no complete response within %v", c.timeout), Err: context.DeadlineExceeded}
+		return &Error{Kind: KindTimeout, URL: where, Detail: fmt.Sprintf("no complete response within %v", timeout), Err: context.DeadlineExceeded}
 	}
 	return &Error{Kind: KindTransport, URL: where, Detail: "request failed", Err: err}
 }

@@ -691,3 +691,49 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
+
+func TestFetchWithHTTPClient(t *testing.T) {
+	var hitTarget atomic.Bool
+	srv, cl := vscode(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/target":
+			hitTarget.Store(true)
+		case "/redirect":
+			http.Redirect(w, r, "/target", http.StatusFound)
+		case "/slow":
+			<-r.Context().Done()
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{}`))
+		}
+	}, nil)
+	hc := cl.HTTPClient()
+	r, err := safehttp.Fetch(context.Background(), hc, "https://vscode.dev/doc", safehttp.GetOptions{RequireJSON: true})
+	if err != nil || string(r.Body) != "{}" {
+		t.Fatalf("Fetch: %v", err)
+	}
+	if _, err := safehttp.Fetch(context.Background(), hc, "https://vscode.dev/redirect", safehttp.GetOptions{}); kindOf(t, err).Kind != safehttp.KindRedirect {
+		t.Fatalf("redirect: %v", err)
+	}
+	if hitTarget.Load() {
+		t.Fatal("Fetch followed a redirect")
+	}
+	if _, err := safehttp.Fetch(context.Background(), hc, "https://0x7f.1/", safehttp.GetOptions{}); kindOf(t, err).Kind != safehttp.KindBadURL {
+		t.Fatalf("bad host: %v", err)
+	}
+	start := time.Now()
+	if _, err := safehttp.Fetch(context.Background(), hc, "https://vscode.dev/slow", safehttp.GetOptions{Timeout: 100 * time.Millisecond}); kindOf(t, err).Kind != safehttp.KindTimeout {
+		t.Fatalf("timeout: %v", err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Fatal("GetOptions.Timeout ignored")
+	}
+	// The address policy lives in hc's dialer: the safe client's still
+	// refuses what resolves to a blocked address.
+	_ = srv
+	o, _, dials := noNet(map[string][]string{"meta.test": {"169.254.169.254"}})
+	_, err = safehttp.Fetch(context.Background(), mustNew(t, o).HTTPClient(), "http://meta.test/", safehttp.GetOptions{})
+	if kindOf(t, err).Kind != safehttp.KindBlockedAddress || dials.Load() != 0 {
+		t.Fatalf("blocked: %v", err)
+	}
+}
