@@ -88,6 +88,11 @@ type ClientIDURIConfig struct {
 type clientIDURI struct {
 	schemes []string
 	domains *hostmatch.Matcher
+	// suffixes, when not nil, is a cheap pre-filter: every host the
+	// domains can match ends with one of these (compared without regard
+	// to case). It is nil when a pattern holds a glob, which has no fixed
+	// suffix worth checking.
+	suffixes []string
 }
 
 // NewClientIDURI returns the "client-id-uri" condition. It matches when the
@@ -122,7 +127,32 @@ func NewClientIDURI(c ClientIDURIConfig) (Condition, error) {
 		return nil, fmt.Errorf("client-id-uri-allow-permitted-domains: %w", err)
 	}
 	out.domains = m
+	out.suffixes = make([]string, 0, len(m.Patterns()))
+	for _, p := range m.Patterns() {
+		// "*.example.org" matches example.org and its subdomains, all
+		// ending in "example.org"; an exact pattern ends in itself.
+		p = strings.TrimPrefix(p, "*.")
+		if strings.Contains(p, "*") {
+			out.suffixes = nil
+			break
+		}
+		out.suffixes = append(out.suffixes, p)
+	}
 	return out, nil
+}
+
+// mayMatchHost is the pre-filter described at clientIDURI.suffixes. It
+// never rejects a host that the domains would match.
+func (c *clientIDURI) mayMatchHost(host string) bool {
+	if c.suffixes == nil {
+		return true
+	}
+	for _, s := range c.suffixes {
+		if len(host) >= len(s) && strings.EqualFold(host[len(host)-len(s):], s) {
+			return true
+		}
+	}
+	return false
 }
 
 func (*clientIDURI) Events() []Event {
@@ -164,7 +194,10 @@ func (c *clientIDURI) check(clientID string, explain bool) (bool, string) {
 	if p.userinfo {
 		return false, "client_id carries userinfo"
 	}
-	pattern := c.domains.MatchPattern(p.host)
+	pattern := ""
+	if c.mayMatchHost(p.host) {
+		pattern = c.domains.MatchPattern(p.host)
+	}
 	if pattern == "" {
 		if explain {
 			return false, fmt.Sprintf("host %q matches no trusted domain", p.host)

@@ -310,7 +310,7 @@ func (p *enginePolicy) match(ctx context.Context, r *Request, x *PolicyExplanati
 			ok, err = c.cond.Match(ctx, r)
 		}
 		if err != nil {
-			perr := &Error{Code: "server_error", Reason: fmt.Sprintf("condition %q could not be evaluated", c.id), Policy: p.name, Err: err}
+			perr := &Error{Code: "server_error", Reason: "condition " + c.id + " could not be evaluated", Policy: p.name, Err: err}
 			if x != nil {
 				x.Conditions[i].Outcome = OutcomeError
 				x.Conditions[i].Reason = perr.Reason
@@ -391,7 +391,7 @@ func wrapExecutorError(err error, policy, profile, executor string) (*Error, boo
 	}
 	return &Error{
 		Code:     "server_error",
-		Reason:   fmt.Sprintf("executor %q could not complete", executor),
+		Reason:   "executor " + executor + " could not complete",
 		Policy:   policy,
 		Profile:  profile,
 		Executor: executor,

@@ -136,7 +136,10 @@ type Error struct {
 	// "invalid_client", "invalid_target" or "invalid_client_metadata";
 	// "server_error" when a condition or executor failed internally.
 	Code string `json:"code"`
-	// Reason explains the refusal in one sentence.
+	// Reason explains the refusal in one sentence. It may reach the
+	// client as error_description, so executors should write it with the
+	// characters RFC 6749 §5.2 allows there (printable ASCII except '"'
+	// and backslash) and without echoing request values or internal details.
 	Reason string `json:"reason"`
 	// Policy and Profile name the policy and profile that refused.
 	Policy  string `json:"policy,omitempty"`
