@@ -1,0 +1,240 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"html"
+	"log/slog"
+	"net/http"
+
+	"github.com/nqrust/identity/storage"
+)
+
+// OAuth error codes used by this package (RFC 6749 §4.1.2.1 and §5.2,
+// RFC 7009 §2.2.1, RFC 8707 §2).
+const (
+	ErrCodeInvalidRequest          = "invalid_request"
+	ErrCodeInvalidClient           = "invalid_client"
+	ErrCodeInvalidGrant            = "invalid_grant"
+	ErrCodeUnauthorizedClient      = "unauthorized_client"
+	ErrCodeUnsupportedGrantType    = "unsupported_grant_type"
+	ErrCodeUnsupportedResponseType = "unsupported_response_type"
+	ErrCodeInvalidScope            = "invalid_scope"
+	ErrCodeInvalidTarget           = "invalid_target"
+	ErrCodeAccessDenied            = "access_denied"
+	ErrCodeServerError             = "server_error"
+	ErrCodeTemporarilyUnavailable  = "temporarily_unavailable"
+	ErrCodeUnsupportedTokenType    = "unsupported_token_type"
+)
+
+// Error is an OAuth error as the protocol shows it to clients: a code from
+// the RFC 6749 family, a human-readable description, and the HTTP status a
+// JSON error response carries. Every refusal the server makes is an *Error
+// (possibly wrapping an internal cause that is logged but never shown), so
+// callers of the Go API can use errors.As to read the code.
+type Error struct {
+	// Code is the "error" member, such as "invalid_grant".
+	Code string
+	// Description is "error_description": one sentence, ASCII, no secrets.
+	Description string
+	// Status is the HTTP status of a JSON error response; 0 means 400.
+	Status int
+	// URI is the optional "error_uri".
+	URI string
+
+	// cause is the internal reason, for logs only.
+	cause error
+}
+
+// Error returns "code: description".
+func (e *Error) Error() string {
+	if e.Description == "" {
+		return e.Code
+	}
+	return e.Code + ": " + e.Description
+}
+
+// Unwrap returns the internal cause, if any.
+func (e *Error) Unwrap() error { return e.cause }
+
+// status returns the HTTP status for a JSON error response.
+func (e *Error) status() int {
+	if e.Status != 0 {
+		return e.Status
+	}
+	return http.StatusBadRequest
+}
+
+func oauthErr(code, desc string) *Error { return &Error{Code: code, Description: desc} }
+
+func errInvalidRequest(desc string) *Error { return oauthErr(ErrCodeInvalidRequest, desc) }
+func errInvalidGrant(desc string) *Error   { return oauthErr(ErrCodeInvalidGrant, desc) }
+func errInvalidScope(desc string) *Error   { return oauthErr(ErrCodeInvalidScope, desc) }
+func errInvalidTarget(desc string) *Error  { return oauthErr(ErrCodeInvalidTarget, desc) }
+
+func errInvalidClient(desc string) *Error {
+	return &Error{Code: ErrCodeInvalidClient, Description: desc, Status: http.StatusUnauthorized}
+}
+
+// asOAuthError turns any error from the request path into the *Error a
+// client sees. Store outages and deadlines become 503 server_error so that
+// clients retry instead of discarding credentials; anything unexpected
+// becomes 500 server_error without detail.
+func asOAuthError(err error) *Error {
+	var oe *Error
+	if errors.As(err, &oe) {
+		return oe
+	}
+	if isUnavailable(err) {
+		return &Error{Code: ErrCodeServerError, Description: "The service is temporarily unavailable.", Status: http.StatusServiceUnavailable, cause: err}
+	}
+	return &Error{Code: ErrCodeServerError, Description: "Internal error.", Status: http.StatusInternalServerError, cause: err}
+}
+
+func isUnavailable(err error) bool {
+	return errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// storeErr wraps an unexpected store error as a server error, keeping the
+// cause for logs.
+func storeErr(err error) *Error {
+	if isUnavailable(err) {
+		return &Error{Code: ErrCodeServerError, Description: "The service is temporarily unavailable.", Status: http.StatusServiceUnavailable, cause: err}
+	}
+	return &Error{Code: ErrCodeServerError, Description: "Internal error.", Status: http.StatusInternalServerError, cause: err}
+}
+
+// setNoStore marks a response as carrying credentials (RFC 6749 §5.1).
+func setNoStore(h http.Header) {
+	h["Cache-Control"] = noStoreValue
+	h["Pragma"] = noCacheValue
+}
+
+var (
+	noStoreValue = []string{"no-store"}
+	noCacheValue = []string{"no-cache"}
+	jsonValue    = []string{"application/json"}
+)
+
+// writeJSONError writes an RFC 6749 §5.2 error body. It never includes the
+// internal cause.
+func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err error) {
+	oe := asOAuthError(err)
+	s.logError(r, oe)
+	h := w.Header()
+	setNoStore(h)
+	h["Content-Type"] = jsonValue
+	if oe.status() == http.StatusUnauthorized {
+		// A 401 must carry a challenge (RFC 9110 §15.5.2); RFC 6749 §5.2
+		// names Basic for clients that tried the Authorization header.
+		h.Set("WWW-Authenticate", `Basic realm="`+s.realm+`", charset="UTF-8"`)
+	}
+	if oe.Code == ErrCodeServerError && oe.status() == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "5")
+	}
+	b := make([]byte, 0, 128)
+	b = append(b, `{"error":`...)
+	b = appendJSONString(b, oe.Code)
+	if oe.Description != "" {
+		b = append(b, `,"error_description":`...)
+		b = appendJSONString(b, oe.Description)
+	}
+	if oe.URI != "" {
+		b = append(b, `,"error_uri":`...)
+		b = appendJSONString(b, oe.URI)
+	}
+	b = append(b, '}')
+	w.WriteHeader(oe.status())
+	_, _ = w.Write(b)
+}
+
+// logError logs server-side failures at error level and client mistakes at
+// debug level. Descriptions are ours (never client secrets); causes may be
+// store errors, which carry no secrets either.
+func (s *Server) logError(r *http.Request, oe *Error) {
+	if oe.status() >= 500 {
+		s.log.LogAttrs(r.Context(), slog.LevelError, "authz: request failed",
+			slog.String("path", r.URL.Path), slog.String("error", oe.Code), slog.Any("cause", oe.cause))
+		return
+	}
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "authz: request refused",
+			slog.String("path", r.URL.Path), slog.String("error", oe.Code), slog.String("description", oe.Description), slog.Any("cause", oe.cause))
+	}
+}
+
+// writeErrorPage renders the small HTML page shown when the authorization
+// endpoint must not redirect: the client or its redirect URI could not be
+// trusted, so the error goes to the user instead (OAuth 2.1 §4.1.2.1).
+func (s *Server) writeErrorPage(w http.ResponseWriter, r *http.Request, err error) {
+	oe := asOAuthError(err)
+	s.logError(r, oe)
+	status := oe.status()
+	if status == http.StatusUnauthorized {
+		status = http.StatusBadRequest
+	}
+	h := w.Header()
+	setPageSecurityHeaders(h)
+	h["Content-Type"] = []string{"text/html; charset=utf-8"}
+	w.WriteHeader(status)
+	desc := oe.Description
+	if desc == "" {
+		desc = "The request could not be processed."
+	}
+	_, _ = w.Write([]byte("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">" +
+		"<title>Authorization error</title></head><body><h1>Authorization error</h1><p>" +
+		html.EscapeString(desc) + "</p><p><code>" + html.EscapeString(oe.Code) + "</code></p></body></html>\n"))
+}
+
+// setPageSecurityHeaders forbids framing (clickjacking, RFC 9700 §4.16),
+// scripts and caching of pages the authorization endpoint renders.
+func setPageSecurityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h["Cache-Control"] = noStoreValue
+}
+
+// methodNotAllowed answers 405 with an Allow header.
+func methodNotAllowed(w http.ResponseWriter, allow string) {
+	h := w.Header()
+	h.Set("Allow", allow)
+	h["Content-Type"] = jsonValue
+	setNoStore(h)
+	w.WriteHeader(http.StatusMethodNotAllowed)
+	_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"Method not allowed."}`))
+}
+
+// appendJSONString appends s as a JSON string literal.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < 0x7f && c != '<' && c != '>' && c != '&' {
+			continue
+		}
+		if c >= 0x80 {
+			// UTF-8 passes through; the strings we write were validated.
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
