@@ -48,12 +48,8 @@ func loopbackHTTP(s string) (host, rest string, ok bool) {
 			return "", "", false
 		}
 	}
-	s = s[len(prefix):]
-	end := strings.IndexAny(s, "/?")
-	authority := s
-	if end >= 0 {
-		authority, rest = s[:end], s[end:]
-	}
+	// '#' was refused above, so the authority ends at '/' or '?'.
+	authority, rest := splitAuthority(s[len(prefix):])
 	if strings.IndexByte(authority, '@') >= 0 {
 		return "", "", false
 	}
@@ -222,8 +218,10 @@ func splitScheme(s string) (scheme, rest string, ok bool) {
 // splitAuthority splits what follows "//" into the authority and the rest
 // (path, query).
 func splitAuthority(s string) (authority, rest string) {
-	if i := strings.IndexAny(s, "/?#"); i >= 0 {
-		return s[:i], s[i:]
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '/' || c == '?' || c == '#' {
+			return s[:i], s[i:]
+		}
 	}
 	return s, ""
 }
