@@ -208,8 +208,10 @@ type Policy struct {
 	AllowedWebOrigins []string
 
 	// RateLimit is the sustained rate of requests allowed per caller
-	// address (IPv6 callers are grouped by /64). 0 means DefaultRateLimit;
-	// rate.Inf turns rate limiting off. Keycloak has no equivalent.
+	// address (IPv6 callers are grouped by /64), counting registrations
+	// and RFC 7592 calls under this policy, refused ones included. 0 means
+	// DefaultRateLimit; rate.Inf turns rate limiting off. Keycloak has no
+	// equivalent.
 	RateLimit rate.Limit
 	// RateBurst is the number of requests a caller may make at once. 0
 	// means DefaultRateBurst.

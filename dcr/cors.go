@@ -36,7 +36,7 @@ func (s *settings) preflight(w http.ResponseWriter, r *http.Request, item bool) 
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	h.Add("Vary", "Origin")
+	addVaryOrigin(h)
 	if !s.anyPolicyAllowsOrigin(origin) {
 		s.log.InfoContext(r.Context(), "dcr: CORS preflight refused", "origin", quote(origin))
 		w.WriteHeader(http.StatusForbidden)
@@ -55,4 +55,14 @@ func allowCORS(w http.ResponseWriter, origin string) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+}
+
+// addVaryOrigin marks the answer as depending on the Origin header, once.
+func addVaryOrigin(h http.Header) {
+	for _, v := range h.Values("Vary") {
+		if v == "Origin" {
+			return
+		}
+	}
+	h.Add("Vary", "Origin")
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // OAuth error codes this package answers with. RFC 7591 §3.2.2 defines the
@@ -141,15 +142,26 @@ func sanitize(s string) string {
 	}
 	var b strings.Builder
 	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case descChar(c):
-			b.WriteByte(c)
-		case c == '"':
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '"':
 			b.WriteByte('\'')
+		case r == '\\' && i+1 < len(s) && s[i+1] == '"':
+			// An escaped quote from strconv.Quote: one quote is enough.
+			b.WriteByte('\'')
+			size = 2
+		case r == '§':
+			b.WriteString("section ")
+			if i+size < len(s) && s[i+size] == ' ' {
+				size++
+			}
+		case r < utf8.RuneSelf && descChar(byte(r)):
+			b.WriteByte(byte(r))
 		default:
 			b.WriteByte('?')
 		}
+		i += size
 	}
 	return b.String()
 }

@@ -85,7 +85,7 @@ func (r *Registrar) manage(w http.ResponseWriter, req *http.Request, id string) 
 	}
 
 	if origin := req.Header.Get("Origin"); origin != "" {
-		w.Header().Add("Vary", "Origin")
+		addVaryOrigin(w.Header())
 	}
 	switch req.Method {
 	case http.MethodGet:

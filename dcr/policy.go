@@ -208,11 +208,10 @@ func (p *compiledPolicy) checkClientURIs(c *metadata.Client) *regError {
 		if ok {
 			return nil
 		}
-		what := "host " + quote(host)
 		if host == "" {
-			what = "URI without a host"
+			return policyErr(p, code, "%s %s has no host to match against the trusted hosts", field, quote(v))
 		}
-		return policyErr(p, code, "%s %s: %s is not a trusted host", field, quote(v), what)
+		return policyErr(p, code, "%s %s: host %s is not a trusted host", field, quote(v), quote(host))
 	}
 	for _, u := range c.RedirectURIs {
 		if e := check("redirect URI", u, codeInvalidRedirectURI); e != nil {
@@ -251,7 +250,7 @@ func (s *settings) resolveScopes(p *compiledPolicy, requested string) ([]string,
 			continue
 		}
 		if !validScopeToken(sc) {
-			return nil, policyErr(nil, codeInvalidClientMetadata, "scope %s has a character RFC 6749 §3.3 does not allow", quote(sc))
+			return nil, policyErr(nil, codeInvalidClientMetadata, "scope %s has a character RFC 6749 section 3.3 does not allow", quote(sc))
 		}
 		if s.supportedScopes != nil {
 			if _, ok := s.supportedScopes[sc]; !ok {

@@ -93,7 +93,7 @@ func (r *Registrar) register(w http.ResponseWriter, req *http.Request) {
 	}
 	resp := r.s.response(sc, secret, rat)
 	if origin := req.Header.Get("Origin"); origin != "" {
-		w.Header().Add("Vary", "Origin")
+		addVaryOrigin(w.Header())
 		allowCORS(w, origin)
 	}
 	w.Header().Set("Location", resp.RegistrationClientURI)

@@ -155,7 +155,7 @@ func (r *Registrar) methodNotAllowed(w http.ResponseWriter, req *http.Request, a
 // headers are set so that a browser client can read the error.
 func (r *Registrar) fail(w http.ResponseWriter, req *http.Request, p *compiledPolicy, e *regError) {
 	if origin := req.Header.Get("Origin"); origin != "" {
-		w.Header().Add("Vary", "Origin")
+		addVaryOrigin(w.Header())
 		if (p != nil && p.originAllowed(origin)) || (p == nil && r.s.anyPolicyAllowsOrigin(origin)) {
 			allowCORS(w, origin)
 		}
