@@ -42,11 +42,8 @@ func loopbackHTTP(s string) (host, rest string, ok bool) {
 	if !strings.HasPrefix(s, prefix) {
 		return "", "", false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= 0x20 || c == 0x7f || c == '\\' || c == '#' || c >= 0x80 {
-			return "", "", false
-		}
+	if !plainURIChars(s) {
+		return "", "", false
 	}
 	// '#' was refused above, so the authority ends at '/' or '?'.
 	authority, rest := splitAuthority(s[len(prefix):])
@@ -153,14 +150,11 @@ func CanonicalResource(raw string) (string, error) {
 	if len(raw) > MaxURILength {
 		return "", resourceError("too long")
 	}
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if c <= 0x20 || c == 0x7f || c >= 0x80 || c == '\\' {
-			return "", resourceError("contains a character that must be percent-encoded")
-		}
-	}
 	if strings.IndexByte(raw, '#') >= 0 {
 		return "", resourceError("has a fragment")
+	}
+	if !plainURIChars(raw) {
+		return "", resourceError("contains a character that must be percent-encoded, or a bad percent-encoding")
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -185,6 +179,9 @@ func CanonicalResource(raw string) (string, error) {
 	authority, tail := splitAuthority(rest[2:])
 	if authority == "" {
 		return "", resourceError("has no host")
+	}
+	if !validAuthority(authority) {
+		return "", resourceError("has an invalid host or port")
 	}
 	if tail == "" || tail[0] == '?' {
 		tail = "/" + tail
@@ -279,11 +276,8 @@ func splitResource(s string) (scheme, authority, rest string, ok bool) {
 	if len(s) > MaxURILength {
 		return "", "", "", false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= 0x20 || c == 0x7f || c >= 0x80 || c == '\\' || c == '#' {
-			return "", "", "", false
-		}
+	if !plainURIChars(s) {
+		return "", "", "", false
 	}
 	scheme, rest, ok = splitScheme(s)
 	if !ok || rest == "" {
@@ -293,8 +287,74 @@ func splitResource(s string) (scheme, authority, rest string, ok bool) {
 		return scheme, "", rest, true
 	}
 	authority, rest = splitAuthority(rest[2:])
-	if authority == "" || strings.IndexByte(authority, '@') >= 0 {
+	if !validAuthority(authority) {
 		return "", "", "", false
 	}
 	return scheme, authority, rest, true
+}
+
+// plainURIChars reports whether s holds only printable ASCII without
+// backslash or '#', and every '%' starts a valid percent-encoding.
+func plainURIChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c <= 0x20 || c == 0x7f || c >= 0x80 || c == '\\' || c == '#':
+			return false
+		case c == '%':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// validAuthority accepts "host" or "host:port" where host is a DNS name or
+// IPv4 address (letters, digits, '-', '.', '_', '~') or a bracketed IPv6
+// literal, and port is decimal digits. Userinfo, percent-encoding and other
+// characters in the host are refused: they are legal in URIs but only ever
+// used in resource indicators to confuse a parser.
+func validAuthority(a string) bool {
+	host, port := a, ""
+	if strings.HasPrefix(a, "[") {
+		i := strings.IndexByte(a, ']')
+		if i < 0 {
+			return false
+		}
+		for j := 1; j < i; j++ {
+			if c := a[j]; !isHex(c) && c != ':' && c != '.' {
+				return false
+			}
+		}
+		if i == 1 {
+			return false
+		}
+		host, port = "", a[i+1:]
+		if port != "" && port[0] != ':' {
+			return false
+		}
+	} else if i := strings.IndexByte(a, ':'); i >= 0 {
+		host, port = a[:i], a[i:]
+		if host == "" {
+			return false
+		}
+	} else if a == "" {
+		return false
+	}
+	for j := 0; j < len(host); j++ {
+		c := host[j]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	for j := 1; j < len(port); j++ {
+		if c := port[j]; c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

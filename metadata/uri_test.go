@@ -151,6 +151,10 @@ func TestResourceEqual(t *testing.T) {
 		{"https://a.example.com/", "https://b.example.com/", false},
 		{"/mcp", "/mcp", true}, // identical strings are always equal
 		{"/mcp", "/mcp/", false},
+		{"https://h:abc", "https://H:abc", false},
+		{"https://h/%zz", "HTTPS://h/%zz", false},
+		{"https://h%41/", "https://H%41/", false},
+		{"https://[::1]:8443", "https://[::1]:8443/", true},
 	}
 	for _, tt := range tests {
 		if got := ResourceEqual(tt.a, tt.b); got != tt.want {
@@ -190,6 +194,14 @@ func TestCanonicalResource(t *testing.T) {
 		{"https://example.com/\\x", "", false},
 		{"https://exämple.com/", "", false},
 		{"1https://example.com/", "", false},
+		{"https://example.com/%zz", "", false},
+		{"urn:a:%zz", "", false},
+		{"https://h:abc/", "", false},
+		{"https://h%41/", "", false},
+		{"https://[::1]x/", "", false},
+		{"https://[]/", "", false},
+		{"https://:443/", "", false},
+		{"https://[::1]:8443", "https://[::1]:8443/", true},
 	}
 	for _, tt := range tests {
 		got, err := CanonicalResource(tt.in)
