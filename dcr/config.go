@@ -315,7 +315,7 @@ func (c *Config) validate() (*settings, error) {
 		}
 	}
 
-	s.grantTypes = c.GrantTypesSupported
+	s.grantTypes = slices.Clone(c.GrantTypesSupported)
 	if s.grantTypes == nil {
 		s.grantTypes = []string{"authorization_code", "refresh_token"}
 	}
@@ -327,7 +327,7 @@ func (c *Config) validate() (*settings, error) {
 			return nil, fmt.Errorf("dcr: Config.GrantTypesSupported: %q cannot be offered", g)
 		}
 	}
-	s.authMethods = c.TokenEndpointAuthMethodsSupported
+	s.authMethods = slices.Clone(c.TokenEndpointAuthMethodsSupported)
 	if s.authMethods == nil {
 		s.authMethods = []string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"}
 	}
