@@ -9,6 +9,8 @@ import (
 	"errors"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/nqrust/identity/storage"
 )
 
 // ErrKeyNotFound is what a [KeySource] returns (possibly wrapped) when it
@@ -26,8 +28,8 @@ var ErrKeyNotFound = errors.New("bearer: verification key not found")
 //
 // Return an error wrapping [ErrKeyNotFound] when there is no such key. Any
 // other error also refuses the token (as an unknown key), except errors
-// wrapping [ErrUnavailable] or a context error, which make the request fail
-// with 503 instead. The returned key is used directly and must not be
+// wrapping [ErrUnavailable], [storage.ErrUnavailable] or a context error,
+// which make the request fail with 503 instead. The returned key is used directly and must not be
 // modified afterwards; return a pointer to a long-lived key rather than a
 // fresh copy, since the method runs for every token not yet in the cache.
 // A private asymmetric key is accepted (its public half is used);
@@ -103,7 +105,8 @@ type sourceResolver struct{ src KeySource }
 func (r sourceResolver) resolve(ctx context.Context, kid, alg string) (verificationKey, error) {
 	jwk, err := r.src.VerificationKey(ctx, kid)
 	if err != nil {
-		if errors.Is(err, ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, ErrUnavailable) || errors.Is(err, storage.ErrUnavailable) ||
+			errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return verificationKey{}, unavailable("key source", err)
 		}
 		return verificationKey{}, invalid(ReasonUnknownKey, "")

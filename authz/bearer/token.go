@@ -100,9 +100,12 @@ type jwtClaims struct {
 }
 
 func newClaims() jwtClaims {
-	nan := math.NaN()
-	return jwtClaims{Expiry: nan, NotBefore: nan, IssuedAt: nan, AuthTime: nan}
+	n := nan()
+	return jwtClaims{Expiry: n, NotBefore: n, IssuedAt: n, AuthTime: n}
 }
+
+// nan marks a numeric date as absent before decoding.
+func nan() float64 { return math.NaN() }
 
 // audience is "aud", which RFC 7519 §4.1.3 allows as a string or an array
 // of strings.
