@@ -288,3 +288,54 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+func TestZeroRegistry(t *testing.T) {
+	var reg Registry
+	if len(reg.ConditionIDs()) != 0 || len(reg.ExecutorIDs()) != 0 {
+		t.Fatal("zero registry is not empty")
+	}
+	if err := reg.RegisterCondition("always", func(json.RawMessage) (Condition, error) { return matchIf(true), nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(&reg, []byte(`{"policies":[{"name":"a","enabled":true,"conditions":[{"condition":"always"}]}]}`)); err != nil {
+		t.Errorf("load with the zero registry: %v", err)
+	}
+	if _, err := Load(&reg, []byte(`{"policies":[{"name":"a","enabled":true,"conditions":[{"condition":"any-client"}]}]}`)); err == nil {
+		t.Error("zero registry knows the built-ins")
+	}
+}
+
+// TestEvaluateConcurrent shares one engine between goroutines; run with
+// -race.
+func TestEvaluateConcurrent(t *testing.T) {
+	pkce, err := Load(NewRegistry(), []byte(`{"profiles":[{"name":"p","executors":[{"executor":"pkce-enforcer"}]}],
+	  "policies":[{"name":"a","enabled":true,"conditions":[{"condition":"client-id-uri","configuration":{"client-id-uri-scheme":["https"],"client-id-uri-allow-permitted-domains":["vscode.dev"]}}],"profiles":["p"]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	for i := range 8 {
+		go func() {
+			var err error
+			for range 200 {
+				r := authzReq("https://vscode.dev/x")
+				if i%2 == 0 {
+					r.CodeChallenge, r.CodeChallengeMethod = s256, "S256"
+					err = pkce.Evaluate(context.Background(), r)
+				} else if e := pkce.Evaluate(context.Background(), r); e == nil {
+					err = errors.New("missing PKCE accepted")
+				}
+				if err != nil {
+					break
+				}
+				_ = pkce.Explain(context.Background(), r)
+			}
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -27,10 +27,9 @@ type ExecutorFactory func(cfg json.RawMessage) (Executor, error)
 //
 // Packages that provide executors register them on a registry the host
 // passes in; package cimd, for example, registers the
-// "client-id-metadata-document" executor:
-//
-//	reg := policy.NewRegistry()
-//	err := reg.RegisterExecutor(policy.ExecutorClientIDMetadataDocument, resolver.ExecutorFactory())
+// "client-id-metadata-document" executor ([ExecutorClientIDMetadataDocument])
+// this way (see the package documentation). The zero Registry is empty and
+// ready to use; [NewRegistry] returns one with the built-ins.
 type Registry struct {
 	mu         sync.RWMutex
 	conditions map[string]ConditionFactory
