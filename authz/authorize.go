@@ -2,7 +2,6 @@ package authz
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -198,21 +197,6 @@ func (s *Server) validateAuthorization(ctx context.Context, r *http.Request, p *
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(s.requestLifetime),
 	}, t, nil
-}
-
-// resolveAuthorizationClient finds the client of an authorization request.
-// Policies run first (EventAuthorizationRequest) so that an executor can
-// resolve a URL-shaped client_id from its metadata document.
-func (s *Server) resolveAuthorizationClient(ctx context.Context, r *http.Request, p *params, clientID, redirectURI string) (*clientEntry, error) {
-	e, err := s.lookupClient(ctx, clientID)
-	if err != nil {
-		var oe *Error
-		if errors.As(err, &oe) && oe.Code == ErrCodeInvalidClient {
-			return nil, &Error{Code: ErrCodeInvalidRequest, Description: "Unknown client.", cause: err}
-		}
-		return nil, err
-	}
-	return e, nil
 }
 
 // requestedResources validates RFC 8707 resource indicators: each must be

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nqrust/identity/dcr"
 	"github.com/nqrust/identity/metadata"
+	"github.com/nqrust/identity/policy"
 	"github.com/nqrust/identity/storage"
 )
 
@@ -107,6 +109,26 @@ type Config struct {
 	// InteractionURL with a "request_id" query parameter. It is an absolute
 	// URL or an absolute path ("/login"). Required.
 	InteractionURL string
+
+	// Policies are client policies, evaluated at authorization requests
+	// (before the client is looked up, so that an executor can resolve a
+	// URL-shaped client_id), token requests and refreshes. Nil means none.
+	Policies *policy.Engine
+	// ClientIDMetadataDocuments advertises
+	// client_id_metadata_document_supported. Set it when Policies include
+	// the client-id-metadata-document executor of package cimd, which
+	// resolves https client_ids from their metadata documents; New refuses
+	// it without Policies.
+	ClientIDMetadataDocuments bool
+
+	// Registration enables dynamic client registration (RFC 7591) and
+	// management (RFC 7592) at {issuer}/register. Store, Endpoint,
+	// SupportedScopes, DefaultScopes, GrantTypesSupported,
+	// TokenEndpointAuthMethodsSupported, Clock, Rand and Logger are filled
+	// from this configuration when left empty. registration_endpoint is
+	// advertised only when a registration policy is configured. Nil
+	// disables registration.
+	Registration *dcr.Config
 
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,9 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/nqrust/identity/dcr"
+	"github.com/nqrust/identity/metadata"
+	"github.com/nqrust/identity/policy"
 	"github.com/nqrust/identity/storage"
 	"github.com/nqrust/identity/storage/memory"
 )
@@ -70,7 +72,13 @@ type Server struct {
 	introspectionEndpoint string
 	jwksURI               string
 
-	metadataJSON []byte
+	policies             *policy.Engine
+	registrar            *dcr.Registrar
+	registrationEndpoint string
+	cimdSupported        bool
+	metadataDoc          metadata.AuthorizationServer
+	metadataHandler      http.Handler
+	openIDHandler        http.Handler
 
 	bodyPool sync.Pool
 }
@@ -150,6 +158,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.lastReload.Store(s.now().UnixNano())
+	s.policies = cfg.Policies
+	if cfg.ClientIDMetadataDocuments && cfg.Policies == nil {
+		return nil, errors.New("authz: Config.ClientIDMetadataDocuments needs Config.Policies with a client-id-metadata-document executor")
+	}
+	s.cimdSupported = cfg.ClientIDMetadataDocuments
+	if err := s.setupRegistration(cfg.Registration); err != nil {
+		return nil, err
+	}
 	if err := s.buildMetadata(); err != nil {
 		return nil, err
 	}
@@ -337,12 +353,22 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(p+"/revoke", s.RevocationHandler())
 	mux.Handle(p+"/introspect", s.IntrospectionHandler())
 	mux.Handle(p+"/jwks", s.JWKSHandler())
-	md := s.MetadataHandler()
-	mux.Handle("/.well-known/oauth-authorization-server"+p, md)
-	if s.openIDConfig {
-		mux.Handle("/.well-known/openid-configuration"+p, md)
-		if p != "" {
-			mux.Handle(p+"/.well-known/openid-configuration", md)
+	if s.registrar != nil {
+		// {issuer}/register and /register/{client_id}; for an issuer
+		// without a path this is also the MCP 2025-03-26 default path.
+		s.registrar.Mount(mux)
+	}
+	wk, err := metadata.AuthorizationServerWellKnownPaths(s.issuer)
+	if err == nil {
+		mux.Handle(wk.AuthorizationServer, s.metadataHandler)
+		if wk.Legacy != "" {
+			// MCP 2025-03-26 clients drop the path and look at the root.
+			mux.Handle(wk.Legacy, s.metadataHandler)
+		}
+		if s.openIDHandler != nil {
+			for _, p := range wk.OpenIDConfiguration {
+				mux.Handle(p, s.openIDHandler)
+			}
 		}
 	}
 	return s.recoverer(mux)
@@ -393,15 +419,4 @@ func corsPreflight(w http.ResponseWriter, methods string) {
 	h.Set("Access-Control-Max-Age", "86400")
 	h.Set("Allow", methods)
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// marshalJSON is json.Marshal without HTML escaping.
-func marshalJSON(v any) ([]byte, error) {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return []byte(strings.TrimSuffix(b.String(), "\n")), nil
 }

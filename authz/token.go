@@ -93,6 +93,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*issued, error) 
 	if !allowsGrant(&e.client, gt) {
 		return nil, oauthErr(ErrCodeUnauthorizedClient, "The client may not use this grant type.")
 	}
+	if err := s.tokenPolicies(ctx, r, &p, e, gt); err != nil {
+		return nil, err
+	}
 	switch gt {
 	case GrantTypeAuthorizationCode:
 		return s.exchangeCode(ctx, e, &p)
