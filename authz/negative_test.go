@@ -209,7 +209,7 @@ func TestNegativeCases(t *testing.T) {
 		}, status: 401, code: "invalid_client", out: jsonError},
 		{name: "expired dynamically registered client", do: func(e *env) *http.Response {
 			err := e.store.CreateClient(context.Background(), &storage.Client{ID: "dyn-expired", Kind: storage.ClientRegistered,
-				Metadata: metadata.Client{ClientID: "dyn-expired", RedirectURIs: []string{httpsCallback}, TokenEndpointAuthMethod: "none"},
+				Metadata:  metadata.Client{ClientID: "dyn-expired", RedirectURIs: []string{httpsCallback}, TokenEndpointAuthMethod: "none"},
 				CreatedAt: e.clock.Now(), ExpiresAt: e.clock.Now().Add(time.Minute)}, 0)
 			if err != nil {
 				e.t.Fatal(err)
