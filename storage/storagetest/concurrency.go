@@ -9,8 +9,13 @@ import (
 	"github.com/nqrust/identity/storage"
 )
 
-// racers is how many goroutines contend for one single-use record.
-const racers = 64
+// racers is how many goroutines contend for one single-use record, and
+// rounds how many times each race is run: one round of 64 often
+// serialises by luck, ten rarely do.
+const (
+	racers = 64
+	rounds = 10
+)
 
 // tally counts outcomes of a race by error, for messages.
 func tally(errs []error) string {
@@ -52,43 +57,47 @@ func (h *h) oneWinner(errs []error, target error, what string) int {
 
 var concurrencyCases = []tc{
 	{"ConsumeCodeExactlyOnce", func(h *h) {
-		g := h.saveGrant("alice", "client-a")
-		c := h.saveCode(g)
-		codes := make([]*storage.AuthorizationCode, racers)
-		errs := make([]error, racers)
-		parallel(racers, func(i int) { codes[i], errs[i] = h.s.ConsumeCode(h.ctx, c.Hash) })
-		w := h.oneWinner(errs, storage.ErrAlreadyUsed, "ConsumeCode")
-		for i, got := range codes {
-			if got == nil || got.GrantID != g.ID || got.Hash != c.Hash {
-				h.Errorf("caller %d (winner %v) got code %+v, want the code of grant %s", i, i == w, got, g.ID)
+		for round := range rounds {
+			g := h.saveGrant("alice", "client-a")
+			c := h.saveCode(g)
+			codes := make([]*storage.AuthorizationCode, racers)
+			errs := make([]error, racers)
+			parallel(racers, func(i int) { codes[i], errs[i] = h.s.ConsumeCode(h.ctx, c.Hash) })
+			w := h.oneWinner(errs, storage.ErrAlreadyUsed, fmt.Sprintf("round %d: ConsumeCode", round))
+			for i, got := range codes {
+				if got == nil || got.GrantID != g.ID || got.Hash != c.Hash {
+					h.Errorf("caller %d (winner %v) got code %+v, want the code of grant %s", i, i == w, got, g.ID)
+				}
 			}
 		}
 	}},
 	{"RotateExactlyOnce", func(h *h) {
-		g := h.saveGrant("alice", "client-a")
-		tok := h.saveToken(g)
-		nexts := make([]*storage.RefreshToken, racers)
-		for i := range nexts {
-			nexts[i] = h.successor(tok)
-		}
-		olds := make([]*storage.RefreshToken, racers)
-		errs := make([]error, racers)
-		now := h.now()
-		parallel(racers, func(i int) {
-			olds[i], errs[i] = h.s.RotateRefreshToken(h.ctx, tok.Hash, nexts[i], now, 0)
-		})
-		w := h.oneWinner(errs, storage.ErrAlreadyUsed, "RotateRefreshToken with grace 0")
-		for i, got := range olds {
-			if got == nil || got.FamilyID != tok.FamilyID {
-				h.Errorf("caller %d got %+v, want the old token of family %s", i, got, tok.FamilyID)
+		for round := range rounds {
+			g := h.saveGrant("alice", "client-a")
+			tok := h.saveToken(g)
+			nexts := make([]*storage.RefreshToken, racers)
+			for i := range nexts {
+				nexts[i] = h.successor(tok)
 			}
-		}
-		for i, n := range nexts {
-			_, err := h.s.GetRefreshToken(h.ctx, n.Hash)
-			if i == w {
-				h.ok(err, "GetRefreshToken of the winner's successor")
-			} else if !errors.Is(err, storage.ErrNotFound) {
-				h.Errorf("loser %d's successor: error %v, want ErrNotFound", i, err)
+			olds := make([]*storage.RefreshToken, racers)
+			errs := make([]error, racers)
+			now := h.now()
+			parallel(racers, func(i int) {
+				olds[i], errs[i] = h.s.RotateRefreshToken(h.ctx, tok.Hash, nexts[i], now, 0)
+			})
+			w := h.oneWinner(errs, storage.ErrAlreadyUsed, fmt.Sprintf("round %d: RotateRefreshToken with grace 0", round))
+			for i, got := range olds {
+				if got == nil || got.FamilyID != tok.FamilyID {
+					h.Errorf("caller %d got %+v, want the old token of family %s", i, got, tok.FamilyID)
+				}
+			}
+			for i, n := range nexts {
+				_, err := h.s.GetRefreshToken(h.ctx, n.Hash)
+				if i == w {
+					h.ok(err, "GetRefreshToken of the winner's successor")
+				} else if !errors.Is(err, storage.ErrNotFound) {
+					h.Errorf("loser %d's successor: error %v, want ErrNotFound", i, err)
+				}
 			}
 		}
 	}},
@@ -178,72 +187,82 @@ var concurrencyCases = []tc{
 		}
 	}},
 	{"CreateClientSameIDOnce", func(h *h) {
-		clients := make([]*storage.Client, racers)
-		for i := range clients {
-			clients[i] = h.client("same", storage.ClientRegistered)
+		for round := range rounds {
+			clients := make([]*storage.Client, racers)
+			for i := range clients {
+				clients[i] = h.client(fmt.Sprintf("same-%d", round), storage.ClientRegistered)
+			}
+			errs := make([]error, racers)
+			parallel(racers, func(i int) { errs[i] = h.s.CreateClient(h.ctx, clients[i], 0) })
+			h.oneWinner(errs, storage.ErrConflict, fmt.Sprintf("round %d: CreateClient with one ID", round))
 		}
-		errs := make([]error, racers)
-		parallel(racers, func(i int) { errs[i] = h.s.CreateClient(h.ctx, clients[i], 0) })
-		h.oneWinner(errs, storage.ErrConflict, "CreateClient with one ID")
 	}},
 	{"SaveCodeSameHashOnce", func(h *h) {
-		g := h.saveGrant("alice", "client-a")
-		c := h.code(g)
-		errs := make([]error, racers)
-		parallel(racers, func(i int) { errs[i] = h.s.SaveCode(h.ctx, clone(c)) })
-		h.oneWinner(errs, storage.ErrConflict, "SaveCode with one hash")
+		for round := range rounds {
+			g := h.saveGrant("alice", "client-a")
+			c := h.code(g)
+			errs := make([]error, racers)
+			parallel(racers, func(i int) { errs[i] = h.s.SaveCode(h.ctx, clone(c)) })
+			h.oneWinner(errs, storage.ErrConflict, fmt.Sprintf("round %d: SaveCode with one hash", round))
+		}
 	}},
 	{"ReserveJTIOnce", func(h *h) {
-		errs := make([]error, racers)
-		until := h.now().Add(time.Minute)
-		parallel(racers, func(i int) { errs[i] = h.s.ReserveJTI(h.ctx, "client-a:jti", until) })
-		h.oneWinner(errs, storage.ErrAlreadyUsed, "ReserveJTI")
+		for round := range rounds {
+			errs := make([]error, racers)
+			until := h.now().Add(time.Minute)
+			parallel(racers, func(i int) { errs[i] = h.s.ReserveJTI(h.ctx, fmt.Sprintf("client-a:jti-%d", round), until) })
+			h.oneWinner(errs, storage.ErrAlreadyUsed, fmt.Sprintf("round %d: ReserveJTI", round))
+		}
 	}},
 	{"InitialAccessTokenExactUses", func(h *h) {
-		const uses = 10
-		tok := h.iat(uses)
-		h.ok(h.s.SaveInitialAccessToken(h.ctx, tok), "SaveInitialAccessToken")
-		errs := make([]error, racers)
-		before := make([]*storage.InitialAccessToken, racers)
-		parallel(racers, func(i int) { before[i], errs[i] = h.s.UseInitialAccessToken(h.ctx, tok.Hash) })
-		seen := map[int]bool{}
-		ok, spent := 0, 0
-		for i, err := range errs {
-			switch {
-			case err == nil:
-				ok++
-				if before[i] == nil {
-					h.Fatalf("UseInitialAccessToken succeeded without returning the token")
+		for round := range rounds {
+			const uses = 10
+			tok := h.iat(uses)
+			h.ok(h.s.SaveInitialAccessToken(h.ctx, tok), "SaveInitialAccessToken")
+			errs := make([]error, racers)
+			before := make([]*storage.InitialAccessToken, racers)
+			parallel(racers, func(i int) { before[i], errs[i] = h.s.UseInitialAccessToken(h.ctx, tok.Hash) })
+			seen := map[int]bool{}
+			ok, spent := 0, 0
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					ok++
+					if before[i] == nil {
+						h.Fatalf("UseInitialAccessToken succeeded without returning the token")
+					}
+					if seen[before[i].RemainingUses] {
+						h.Errorf("round %d: two uses saw RemainingUses = %d", round, before[i].RemainingUses)
+					}
+					seen[before[i].RemainingUses] = true
+				case errors.Is(err, storage.ErrAlreadyUsed):
+					spent++
 				}
-				if seen[before[i].RemainingUses] {
-					h.Errorf("two uses saw RemainingUses = %d", before[i].RemainingUses)
-				}
-				seen[before[i].RemainingUses] = true
-			case errors.Is(err, storage.ErrAlreadyUsed):
-				spent++
 			}
-		}
-		if ok != uses || spent != racers-uses {
-			h.Fatalf("%d parallel uses of a token with %d uses: %s", racers, uses, tally(errs))
+			if ok != uses || spent != racers-uses {
+				h.Fatalf("round %d: %d parallel uses of a token with %d uses: %s", round, racers, uses, tally(errs))
+			}
 		}
 	}},
 	{"ConsumeAuthorizationRequestOnce", func(h *h) {
-		r := h.request(h.id("req"))
-		h.ok(h.s.SaveAuthorizationRequest(h.ctx, r), "SaveAuthorizationRequest")
-		errs := make([]error, racers)
-		parallel(racers, func(i int) { _, errs[i] = h.s.ConsumeAuthorizationRequest(h.ctx, r.ID) })
-		winners := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				winners++
-			case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrAlreadyUsed):
-			default:
-				h.Errorf("ConsumeAuthorizationRequest: unexpected error %v", err)
+		for round := range rounds {
+			r := h.request(h.id("req"))
+			h.ok(h.s.SaveAuthorizationRequest(h.ctx, r), "SaveAuthorizationRequest")
+			errs := make([]error, racers)
+			parallel(racers, func(i int) { _, errs[i] = h.s.ConsumeAuthorizationRequest(h.ctx, r.ID) })
+			winners := 0
+			for _, err := range errs {
+				switch {
+				case err == nil:
+					winners++
+				case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrAlreadyUsed):
+				default:
+					h.Errorf("ConsumeAuthorizationRequest: unexpected error %v", err)
+				}
 			}
-		}
-		if winners != 1 {
-			h.Fatalf("ConsumeAuthorizationRequest: %d winners, want 1 (%s)", winners, tally(errs))
+			if winners != 1 {
+				h.Fatalf("round %d: ConsumeAuthorizationRequest: %d winners, want 1 (%s)", round, winners, tally(errs))
+			}
 		}
 	}},
 }

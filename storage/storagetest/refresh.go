@@ -128,8 +128,11 @@ var refreshCases = []tc{
 		second := h.successor(tok)
 		got, err := h.s.RotateRefreshToken(h.ctx, tok.Hash, second, h.now(), grace)
 		h.ok(err, "RotateRefreshToken again inside the grace window")
-		if got == nil || !EqualTime(got.RotatedAt, t0) {
-			h.Errorf("RotatedAt after a repeat = %v, want the first rotation %v", got, t0)
+		if got == nil {
+			h.Fatal("RotateRefreshToken returned no token")
+		}
+		if !EqualTime(got.RotatedAt, t0) {
+			h.Errorf("RotatedAt after a repeat = %v, want the first rotation %v", got.RotatedAt, t0)
 		}
 		for _, n := range []*storage.RefreshToken{first, second} {
 			s, err := h.s.GetRefreshToken(h.ctx, n.Hash)
