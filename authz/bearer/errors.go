@@ -30,7 +30,10 @@ const (
 	// ReasonMalformed: not a compact JWS, bad base64 or JSON, a claim of the
 	// wrong type, a token too long, or a critical header we do not know.
 	ReasonMalformed Reason = iota + 1
-	// ReasonBadType: the JOSE header "typ" is not "at+jwt" (RFC 9068 §4).
+	// ReasonBadType: the JOSE header "typ" is not "at+jwt" (RFC 9068 §4),
+	// introspection describes another kind of token (a refresh token), or
+	// the token is sender-constrained ("cnf"), which needs a proof of
+	// possession this package does not check.
 	ReasonBadType
 	// ReasonBadAlgorithm: "alg" is not one of the accepted algorithms, or
 	// does not fit the key named by "kid".

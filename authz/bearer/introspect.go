@@ -154,6 +154,8 @@ type introspection struct {
 	Audience  audience `json:"aud"`
 	Issuer    string   `json:"iss"`
 	ID        string   `json:"jti"`
+	// Confirmation is "cnf": the token is sender-constrained.
+	Confirmation json.RawMessage `json:"cnf"`
 }
 
 // inactiveInfo marks a cached inactive result.
@@ -220,6 +222,9 @@ func (v *IntrospectionVerifier) introspect(ctx context.Context, token string, d 
 	}
 	if r.TokenUse != "" && r.TokenUse != "access_token" {
 		return nil, invalid(ReasonBadType, "token_use is not access_token")
+	}
+	if r.Confirmation != nil {
+		return nil, invalid(ReasonBadType, "sender-constrained token (cnf)")
 	}
 	exp, _, ok1 := numericDate(r.Expiry)
 	iat, _, ok2 := numericDate(r.IssuedAt)

@@ -124,6 +124,7 @@ func TestIntrospection(t *testing.T) {
 		{name: "issuer mismatch", status: 200, body: activeBody(""), reason: ReasonWrongIssuer,
 			mutate: func(c *IntrospectionConfig) { c.Issuer = testIssuer + "/" }},
 		{name: "refresh token", status: 200, body: strings.Replace(activeBody(""), `"Bearer"`, `"refresh_token"`, 1), reason: ReasonBadType},
+		{name: "sender-constrained", status: 200, body: activeBody(`,"cnf":{"x5t#S256":"bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}`), reason: ReasonBadType},
 		{name: "token_use refresh", status: 200, body: activeBody(`,"token_use":"refresh_token"`), reason: ReasonBadType},
 		{name: "expired", status: 200, body: strings.Replace(activeBody(""), itoa(t0.Add(time.Hour).Unix()), itoa(t0.Add(-time.Second).Unix()), 1),
 			reason: ReasonExpired},

@@ -215,6 +215,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info, err := m.v.Verify(r.Context(), token)
+	if err == nil && info == nil {
+		err = ErrInvalidToken // a verifier outside this package misbehaving
+	}
 	if err != nil {
 		m.verifyFailed(w, r, err, extra)
 		return

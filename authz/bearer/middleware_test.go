@@ -274,6 +274,7 @@ func TestMiddlewareHeaderInjection(t *testing.T) {
 	}
 }
 
+// errVerifier fails with err (or returns no info and no error).
 type errVerifier struct{ err error }
 
 func (e errVerifier) Verify(context.Context, string) (*TokenInfo, error) { return nil, e.err }
@@ -288,6 +289,7 @@ func TestMiddlewareVerifierErrors(t *testing.T) {
 		{context.DeadlineExceeded, 503},
 		{ErrInvalidToken, 401},
 		{errors.New("custom verifier failure"), 401},
+		{nil, 401}, // (nil, nil): must not let the request through
 	} {
 		h := Middleware(errVerifier{tc.err}, Options{})(echoHandler())
 		w := runMW(t, h, mwCase{headers: bearerHdr("abc")})

@@ -97,6 +97,9 @@ type jwtClaims struct {
 	ID        string   `json:"jti"`
 	ClientID  string   `json:"client_id"`
 	Scope     string   `json:"scope"`
+	// Confirmation is "cnf" (RFC 7800), present on sender-constrained
+	// tokens; only its presence matters.
+	Confirmation json.RawMessage `json:"cnf"`
 }
 
 func newClaims() jwtClaims {

@@ -204,6 +204,10 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 // A token that passed is cached (see [Config.CacheSize]); on a cache hit
 // the expiry and the audience are checked again, the signature is not.
 func (v *Verifier) Verify(ctx context.Context, token string) (*TokenInfo, error) {
+	if len(token) > maxTokenBytes {
+		// Checked before hashing, so an oversized header costs nothing.
+		return nil, invalid(ReasonMalformed, "token too long")
+	}
 	now := v.clock()
 	var d tokenDigest
 	if v.cache != nil {
@@ -288,6 +292,11 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*To
 	c := newClaims()
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, invalid(ReasonMalformed, "claims are not a JSON object of the expected types")
+	}
+	if c.Confirmation != nil {
+		// A sender-constrained token (DPoP, mTLS; RFC 7800 "cnf") is only
+		// safe with its proof of possession, which bearer does not check.
+		return nil, invalid(ReasonBadType, "sender-constrained token (cnf)")
 	}
 	if c.Issuer != v.issuer {
 		return nil, invalid(ReasonWrongIssuer, "")

@@ -140,6 +140,9 @@ func TestVerifyJWT(t *testing.T) {
 		{"sub missing", func(t *testing.T) string { return mint(t, es, with(c, "sub", nil), mintOpt{}) }, ReasonMissingClaim},
 		{"sub empty", func(t *testing.T) string { return mint(t, es, with(c, "sub", ""), mintOpt{}) }, ReasonMissingClaim},
 		{"client_id missing", func(t *testing.T) string { return mint(t, es, with(c, "client_id", nil), mintOpt{}) }, ReasonMissingClaim},
+		{"sender-constrained (cnf)", func(t *testing.T) string {
+			return mint(t, es, with(c, "cnf", map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}), mintOpt{})
+		}, ReasonBadType},
 		{"scope array", func(t *testing.T) string { return mint(t, es, with(c, "scope", []string{"a"}), mintOpt{}) }, ReasonMalformed},
 		{"claims not an object", func(t *testing.T) string {
 			s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: es.priv, KeyID: "es"}},
