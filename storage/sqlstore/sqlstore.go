@@ -351,16 +351,24 @@ func (s *Store) lockKeys(ctx context.Context, tx *sql.Tx, shared bool, keys ...s
 	if s.dialect != Postgres {
 		return nil
 	}
-	q := "SELECT pg_advisory_xact_lock($1)"
+	fn := "pg_advisory_xact_lock"
 	if shared {
-		q = "SELECT pg_advisory_xact_lock_shared($1)"
+		fn = "pg_advisory_xact_lock_shared"
 	}
-	for _, k := range keys {
-		if _, err := tx.ExecContext(ctx, q, lockID(k)); err != nil {
-			return err
+	// One round trip for all keys; PostgreSQL evaluates the select list
+	// left to right, so the keys are taken in the order given.
+	var q strings.Builder
+	args := make([]any, len(keys))
+	q.WriteString("SELECT ")
+	for i, k := range keys {
+		if i > 0 {
+			q.WriteString(", ")
 		}
+		fmt.Fprintf(&q, "%s($%d)", fn, i+1)
+		args[i] = lockID(k)
 	}
-	return nil
+	_, err := tx.ExecContext(ctx, q.String(), args...)
+	return err
 }
 
 // lockID maps a lock name to PostgreSQL's 64-bit advisory lock space. A

@@ -75,8 +75,11 @@ func TestConformancePostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		if _, err := admin.ExecContext(t.Context(), "TRUNCATE "+allTables); err != nil {
-			t.Fatal(err)
+		// DELETE beats TRUNCATE on tables this small.
+		for table := range strings.SplitSeq(allTables, ", ") {
+			if _, err := admin.ExecContext(t.Context(), "DELETE FROM "+table); err != nil {
+				t.Fatal(err)
+			}
 		}
 		return s
 	})
