@@ -160,18 +160,19 @@ func (*clientIDURI) Events() []Event {
 }
 
 func (c *clientIDURI) Match(_ context.Context, r *Request) (bool, error) {
-	ok, _ := c.check(r.ClientID, false)
+	ok, _ := c.check(r, false)
 	return ok, nil
 }
 
 func (c *clientIDURI) Explain(_ context.Context, r *Request) (bool, string, error) {
-	ok, why := c.check(r.ClientID, true)
+	ok, why := c.check(r, true)
 	return ok, why, nil
 }
 
 // check decides; it builds a reason only when explain is set, so that
 // Match stays allocation-free on the non-matching path.
-func (c *clientIDURI) check(clientID string, explain bool) (bool, string) {
+func (c *clientIDURI) check(r *Request, explain bool) (bool, string) {
+	clientID := r.ClientID
 	if len(c.schemes) == 0 {
 		return false, "no URI scheme is configured"
 	}
@@ -181,7 +182,7 @@ func (c *clientIDURI) check(clientID string, explain bool) (bool, string) {
 	if clientID == "" {
 		return false, "the request has no client_id"
 	}
-	p, ok := splitURI(clientID)
+	p, ok := r.clientIDParts()
 	if !ok {
 		return false, "client_id is not an absolute URI with a host"
 	}
@@ -282,7 +283,7 @@ func (c *clientKind) kindOf(r *Request) (storage.ClientKind, bool) {
 	if r.Client != nil {
 		return r.Client.Kind, true
 	}
-	if p, ok := splitURI(r.ClientID); ok && !p.userinfo &&
+	if p, ok := r.clientIDParts(); ok && !p.userinfo &&
 		(strings.EqualFold(p.scheme, "https") || strings.EqualFold(p.scheme, "http")) {
 		return storage.ClientMetadataDocument, true
 	}

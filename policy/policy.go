@@ -69,7 +69,9 @@ func (e *Event) UnmarshalText(b []byte) error {
 }
 
 // Request is what flows through the policies at an event. Executors may
-// change Client (resolving it) and the fields they enforce.
+// change Client (resolving it) and the fields they enforce. A Request
+// belongs to one evaluation at a time: do not pass the same *Request to
+// concurrent Evaluate or Explain calls.
 type Request struct {
 	// Event is where in the protocol the evaluation happens.
 	Event Event
@@ -94,6 +96,32 @@ type Request struct {
 	CodeChallengeMethod string
 	// HTTP is the underlying HTTP request (read-only; do not consume Body).
 	HTTP *http.Request
+
+	// clientIDMemo caches the split of ClientID for the conditions of one
+	// evaluation, so that ten client-id-uri conditions parse it once.
+	clientIDMemo uriMemo
+}
+
+// uriMemo is a cached splitURI result, valid while for equals the string
+// that was split.
+type uriMemo struct {
+	set   bool
+	ok    bool
+	key   string
+	parts uriParts
+}
+
+// clientIDParts returns splitURI(r.ClientID), computing it at most once
+// per client_id value. A Request is not safe for concurrent evaluations
+// (executors may change it anyway), so the memo needs no lock.
+func (r *Request) clientIDParts() (uriParts, bool) {
+	m := &r.clientIDMemo
+	if m.set && m.key == r.ClientID {
+		return m.parts, m.ok
+	}
+	p, ok := splitURI(r.ClientID)
+	*m = uriMemo{set: true, ok: ok, key: r.ClientID, parts: p}
+	return p, ok
 }
 
 // Condition decides whether a policy applies to a request.

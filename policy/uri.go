@@ -21,61 +21,47 @@ type uriParts struct {
 // Callers that accept a URI on the strength of this split confirm it with
 // net/url (see confirmURI), so that the two parsers must agree.
 func splitURI(s string) (p uriParts, ok bool) {
-	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
-		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
-		case i > 0 && c == ':':
-			goto scheme
-		default:
+	i := strings.Index(s, "://")
+	if i <= 0 || !isAlpha(s[0]) {
+		return p, false
+	}
+	for j := 1; j < i; j++ {
+		if charClass[s[j]]&schemeChar == 0 {
 			return p, false
 		}
 	}
-	return p, false
-scheme:
 	p.scheme = s[:i]
-	rest := s[i+1:]
-	if !strings.HasPrefix(rest, "//") {
-		return p, false
-	}
-	rest = rest[2:]
+	rest := s[i+3:]
 	end := len(rest)
 	for j := 0; j < len(rest); j++ {
-		if c := rest[j]; c == '/' || c == '?' || c == '#' {
+		if charClass[rest[j]]&authorityEnd != 0 {
 			end = j
 			break
 		}
 	}
 	auth := rest[:end]
-	if k := strings.LastIndexByte(auth, '@'); k >= 0 {
+	if strings.IndexByte(auth, '@') >= 0 {
 		p.userinfo = true
-		auth = auth[k+1:]
+		auth = auth[strings.LastIndexByte(auth, '@')+1:]
 	}
 	host, port := auth, ""
-	if strings.HasPrefix(auth, "[") {
+	if len(auth) > 0 && auth[0] == '[' {
 		k := strings.IndexByte(auth, ']')
-		if k < 0 {
+		if k < 2 {
 			return p, false
 		}
 		host, port = auth[:k+1], auth[k+1:]
 		for j := 1; j < len(host)-1; j++ {
-			c := host[j]
-			if !(isHexDigit(c) || c == ':' || c == '.') {
+			if charClass[host[j]]&ipv6Char == 0 {
 				return p, false
 			}
-		}
-		if len(host) == 2 {
-			return p, false
 		}
 	} else {
 		if k := strings.IndexByte(auth, ':'); k >= 0 {
 			host, port = auth[:k], auth[k:]
 		}
 		for j := 0; j < len(host); j++ {
-			c := host[j]
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			if charClass[host[j]]&hostChar == 0 {
 				return p, false
 			}
 		}
@@ -96,6 +82,36 @@ scheme:
 	p.host = host
 	return p, true
 }
+
+// Character classes for splitURI, as bits in charClass.
+const (
+	schemeChar   = 1 << iota // ALPHA / DIGIT / "+" / "-" / "." (RFC 3986 §3.1)
+	hostChar                 // the reg-name subset splitURI accepts
+	ipv6Char                 // inside an IPv6 literal's brackets
+	authorityEnd             // ends the authority (RFC 3986 §3.2)
+)
+
+var charClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		alnum := isAlpha(b) || '0' <= b && b <= '9'
+		if alnum || b == '+' || b == '-' || b == '.' {
+			t[c] |= schemeChar
+		}
+		if alnum || b == '-' || b == '.' || b == '_' {
+			t[c] |= hostChar
+		}
+		if isHexDigit(b) || b == ':' || b == '.' {
+			t[c] |= ipv6Char
+		}
+		if b == '/' || b == '?' || b == '#' {
+			t[c] |= authorityEnd
+		}
+	}
+	return t
+}()
+
+func isAlpha(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 func isHexDigit(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
