@@ -243,3 +243,40 @@ func TestClientIDURIPrefilter(t *testing.T) {
 		t.Error("pre-filter does not filter")
 	}
 }
+
+// TestClientIDMemo checks that the per-request split of client_id follows
+// changes to ClientID (an executor or the host may rewrite it).
+func TestClientIDMemo(t *testing.T) {
+	c, err := NewClientIDURI(ClientIDURIConfig{Schemes: []string{"https"}, Domains: []string{"vscode.dev"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind, err := NewClientKind(ClientKindConfig{Kinds: []string{"metadata-document"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r := authzReq("https://vscode.dev/x")
+	for _, step := range []struct {
+		clientID   string
+		uri, isDoc bool
+	}{
+		{"https://vscode.dev/x", true, true},
+		{"https://evil.com/x", false, true},
+		{"static", false, false},
+		{"https://vscode.dev/y", true, true},
+	} {
+		r.ClientID = step.clientID
+		if got, _ := c.Match(ctx, r); got != step.uri {
+			t.Errorf("client-id-uri(%q) = %v after a change", step.clientID, got)
+		}
+		if got, _ := kind.Match(ctx, r); got != step.isDoc {
+			t.Errorf("client-kind(%q) = %v after a change", step.clientID, got)
+		}
+		cp := *r
+		cp.ClientID = "https://other.example/x"
+		if got, _ := c.Match(ctx, &cp); got {
+			t.Error("a copied request reused the original's split")
+		}
+	}
+}
