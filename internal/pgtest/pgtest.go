@@ -141,7 +141,7 @@ func StartCluster() (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{bin: bin, uid: -1, gid: -1}
-	c.dir, err = os.MkdirTemp("", "pgtest-")
+	c.dir, err = os.MkdirTemp(tempRoot(), "pgtest-")
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
@@ -164,6 +164,25 @@ func StartCluster() (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// tempRoot is where cluster directories go: the usual temporary directory,
+// unless this process is root and that directory is not open to the
+// unprivileged user the server runs as (say TMPDIR=/root/tmp); then /tmp.
+func tempRoot() string {
+	dir := os.TempDir()
+	if os.Geteuid() != 0 {
+		return dir
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return "/tmp"
+		}
+		if d == filepath.Dir(d) {
+			return dir
+		}
+	}
 }
 
 // init runs initdb, as the "postgres" user when this process is root
