@@ -563,7 +563,7 @@ func TestDocumentAndTransportRules(t *testing.T) {
 		{name: "bomb", serve: func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Content-Encoding", "gzip")
-			w.Write(gzipped(t, append([]byte(`{"client_name":"`), make([]byte, 10<<20)...)))
+			w.Write(gzipped(t, append([]byte(`{"client_name":"`), make([]byte, 1<<20)...)))
 		}, class: cimd.ClassTransport, reason: cimd.ReasonFetchTooLarge},
 		{name: "redirect", serve: func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, id("gzip"), http.StatusFound)

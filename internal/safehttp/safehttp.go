@@ -276,6 +276,14 @@ func (g *guard) RoundTrip(r *http.Request) (*http.Response, error) {
 	return g.next.RoundTrip(r)
 }
 
+// CloseIdleConnections closes the transport's idle connections, so that
+// http.Client.CloseIdleConnections works through the guard.
+func (g *guard) CloseIdleConnections() {
+	if c, ok := g.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // dial resolves host once, refuses the whole answer if any address is
 // blocked (an attacker may mix public and internal answers), and connects
 // to the checked addresses only.
