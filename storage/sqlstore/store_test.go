@@ -383,8 +383,9 @@ func TestPostgresUnavailable(t *testing.T) {
 	// use and dials again, so at most one call per pooled connection may
 	// still fail.
 	var lastErr error
-	for range 20 {
+	for failed := range 20 {
 		if _, lastErr = s.GetGrant(ctx, "g"); lastErr == nil {
+			t.Logf("recovered after %d failed calls", failed)
 			break
 		}
 		if !errors.Is(lastErr, storage.ErrUnavailable) {
@@ -396,5 +397,38 @@ func TestPostgresUnavailable(t *testing.T) {
 	}
 	if err := s.ReserveJTI(ctx, "after-restart", now.Add(time.Hour)); err != nil {
 		t.Fatalf("write after restart: %v", err)
+	}
+}
+
+// An in-memory SQLite database lives in one connection; the store must
+// keep using that one.
+func TestSQLiteInMemory(t *testing.T) {
+	t.Parallel()
+	s, err := sqlstore.Open(t.Context(), "sqlite::memory:", opts(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	now := time.Now()
+	if err := s.SaveCode(ctx, &storage.AuthorizationCode{Hash: storage.HashOf("c"), GrantID: "g", IssuedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = s.ConsumeCode(ctx, storage.HashOf("c")) })
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+		} else if !errors.Is(err, storage.ErrAlreadyUsed) {
+			t.Errorf("ConsumeCode: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d callers consumed the code, want 1", ok)
 	}
 }
