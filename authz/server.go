@@ -157,7 +157,6 @@ func New(cfg Config) (*Server, error) {
 	if err := s.loadKeys(ctx, cfg.Keys); err != nil {
 		return nil, err
 	}
-	s.lastReload.Store(s.now().UnixNano())
 	s.policies = cfg.Policies
 	if cfg.ClientIDMetadataDocuments && cfg.Policies == nil {
 		return nil, errors.New("authz: Config.ClientIDMetadataDocuments needs Config.Policies with a client-id-metadata-document executor")

@@ -123,7 +123,7 @@ func (s *Server) exchangeCode(ctx context.Context, e *clientEntry, p *params) (*
 		return nil, errInvalidGrant("The authorization code is invalid.")
 	}
 	redirectURI := p.get("redirect_uri")
-	c, err := s.store.ConsumeCode(ctx, storage.HashOf(code))
+	c, err := s.store.ConsumeCode(ctx, hashOf(code))
 	switch {
 	case err == nil:
 	case errors.Is(err, storage.ErrAlreadyUsed) && c != nil:
@@ -182,7 +182,7 @@ func (s *Server) exchangeCode(ctx context.Context, e *clientEntry, p *params) (*
 			expiresAt = grantEnd
 		}
 		err = s.store.SaveRefreshToken(ctx, &storage.RefreshToken{
-			Hash:      storage.HashOf(rt),
+			Hash:      hashOf(rt),
 			FamilyID:  c.GrantID,
 			GrantID:   c.GrantID,
 			ClientID:  c.ClientID,
@@ -193,12 +193,27 @@ func (s *Server) exchangeCode(ctx context.Context, e *clientEntry, p *params) (*
 			IssuedAt:  now,
 			ExpiresAt: expiresAt,
 		})
+		if errors.Is(err, storage.ErrRevoked) {
+			// A concurrent replay of this code revoked the grant.
+			return nil, &Error{Code: ErrCodeInvalidGrant, Description: "The grant was revoked.", cause: err}
+		}
 		if err != nil {
 			return nil, storeErr(err)
 		}
 		res.refreshToken = rt
 	}
 	return res, nil
+}
+
+// hashOf is storage.HashOf without the heap copy of the secret for the
+// short values (codes, tokens) that pass through the token endpoint.
+func hashOf(secret string) storage.Hash {
+	var buf [128]byte
+	if len(secret) > len(buf) {
+		return storage.HashOf(secret)
+	}
+	n := copy(buf[:], secret)
+	return storage.Hash(sha256.Sum256(buf[:n]))
 }
 
 // pkceMatches verifies an S256 code_verifier in constant time.
@@ -248,10 +263,13 @@ func narrowResources(p *params, granted []string) ([]string, error) {
 			continue
 		}
 		v := p.list[i].value
-		if _, ok := canonicalResource(v); !ok {
-			return nil, errInvalidTarget("Each resource must be an absolute URI without a fragment.")
+		j := slices.Index(granted, v) // the common case, without parsing
+		if j < 0 {
+			if _, ok := canonicalResource(v); !ok {
+				return nil, errInvalidTarget("Each resource must be an absolute URI without a fragment.")
+			}
+			j = slices.IndexFunc(granted, func(g string) bool { return resourceEqual(g, v) })
 		}
-		j := slices.IndexFunc(granted, func(g string) bool { return resourceEqual(g, v) })
 		if j < 0 {
 			return nil, errInvalidTarget("The resource was not part of the grant.")
 		}
@@ -272,7 +290,7 @@ func (s *Server) refresh(ctx context.Context, e *clientEntry, p *params) (*issue
 	if len(rt) > 256 {
 		return nil, errInvalidGrant("The refresh token is invalid.")
 	}
-	hash := storage.HashOf(rt)
+	hash := hashOf(rt)
 	old, err := s.store.GetRefreshToken(ctx, hash)
 	switch {
 	case err == nil:
@@ -325,7 +343,7 @@ func (s *Server) refresh(ctx context.Context, e *clientEntry, p *params) (*issue
 		expiresAt = g.ExpiresAt
 	}
 	_, err = s.store.RotateRefreshToken(ctx, hash, &storage.RefreshToken{
-		Hash:      storage.HashOf(next),
+		Hash:      hashOf(next),
 		GrantID:   old.GrantID,
 		ClientID:  old.ClientID,
 		Subject:   old.Subject,
