@@ -22,6 +22,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/nqrust/identity/dcr"
 	"github.com/nqrust/identity/metadata"
 	"github.com/nqrust/identity/policy"
 	"github.com/nqrust/identity/storage"
@@ -894,3 +895,37 @@ func TestMetadataDocumentClientThroughPolicy(t *testing.T) {
 }
 
 var _ = io.EOF
+
+func TestDynamicRegistration(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.Registration = &dcr.Config{Anonymous: &dcr.Policy{Name: "open", TrustedHosts: []string{"*"}}}
+	})
+	if md := e.srv.Metadata(); md.RegistrationEndpoint != e.issuer+"/register" {
+		t.Fatalf("registration_endpoint = %q", md.RegistrationEndpoint)
+	}
+	body := `{"client_name":"Registered","redirect_uris":["http://127.0.0.1/callback"],"token_endpoint_auth_method":"none",
+		"grant_types":["authorization_code","refresh_token","urn:ietf:params:oauth:grant-type:device_code"],"response_types":["code"]}`
+	resp, err := http.Post(e.issuer+"/register", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg metadata.Client
+	_ = json.NewDecoder(resp.Body).Decode(&reg)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || reg.ClientID == "" {
+		t.Fatalf("register: %d %+v", resp.StatusCode, reg)
+	}
+	v := authorizeParams()
+	v.Set("client_id", reg.ClientID)
+	v.Set("redirect_uri", "http://127.0.0.1:40001/callback")
+	code := e.code(v)
+	status, tj := decodeToken(t, e.post("/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"code_verifier": {testVerifier}, "client_id": {reg.ClientID}}, "", ""))
+	if status != 200 || tj.RefreshToken == "" {
+		t.Fatalf("exchange: %d %+v", status, tj)
+	}
+	c, err := e.store.GetClient(context.Background(), reg.ClientID)
+	if err != nil || c.FirstUsedAt.IsZero() || !c.ExpiresAt.IsZero() {
+		t.Fatalf("registered client not marked used: %+v %v", c, err)
+	}
+}
