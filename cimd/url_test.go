@@ -2,6 +2,7 @@ package cimd_test
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -110,4 +111,34 @@ func TestValidateClientIDURL(t *testing.T) {
 	if err := cimd.ValidateClientIDURL("http://localhost:3000/client.json", true); err != nil {
 		t.Errorf("http refused with allowHTTP: %v", err)
 	}
+}
+
+// FuzzValidateClientIDURL checks that whatever the validator accepts,
+// net/url reads the same way: https, a lower-case host, a path without dot
+// segments, and nothing else.
+func FuzzValidateClientIDURL(f *testing.F) {
+	for _, s := range []string{vscodeID, "https://[::1]:8443/a", "https://a.b/%2e%2e/", "https://a@b/c", "https://a/b?c#d", "https://a\\b/c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if cimd.ValidateClientIDURL(s, false) != nil {
+			return
+		}
+		u, err := url.Parse(s)
+		if err != nil {
+			t.Fatalf("%q accepted but does not parse: %v", s, err)
+		}
+		if u.Scheme != "https" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" ||
+			u.Hostname() == "" || u.Hostname() != strings.ToLower(u.Hostname()) || !strings.HasPrefix(u.Path, "/") {
+			t.Fatalf("%q accepted: %#v", s, u)
+		}
+		for seg := range strings.SplitSeq(u.Path, "/") {
+			if seg == "." || seg == ".." || strings.Contains(seg, "\\") {
+				t.Fatalf("%q accepted with decoded path %q", s, u.Path)
+			}
+		}
+		if u.String() != s {
+			t.Fatalf("%q accepted but re-serialises as %q", s, u.String())
+		}
+	})
 }
