@@ -27,7 +27,9 @@ func opts(clock func() time.Time) sqlstore.Options {
 // directory and closes it at the end of t.
 func openSQLite(t testing.TB, clock func() time.Time) (*sqlstore.Store, string) {
 	t.Helper()
-	dsn := "sqlite:" + filepath.Join(t.TempDir(), "identity.db")
+	// No fsync: the tests exercise logic, not durability, and share the
+	// disk with everything else a CI machine runs.
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "identity.db") + "?_synchronous=OFF"
 	s, err := sqlstore.Open(t.Context(), dsn, opts(clock))
 	if err != nil {
 		t.Fatal(err)
