@@ -5,7 +5,12 @@
 //   - "example.org" matches exactly that host;
 //   - "*.example.org" matches example.org itself and any subdomain at any depth;
 //   - "*" alone matches any host;
-//   - any other "*" matches within one DNS label ("api-*.example.org").
+//   - any other "*" matches within one DNS label ("api-*.example.org");
+//   - "[2001:db8::1]" (an IPv6 literal in brackets) matches that literal,
+//     written the same way, with or without the brackets.
+//
+// "*" is the only wildcard: every other glob metacharacter is refused in a
+// pattern, so a pattern never means more than it says.
 //
 // Matching is case-insensitive. Hosts that are not plain ASCII, that are
 // empty, or that end in a dot never match: look-alike and alternate
@@ -14,6 +19,7 @@ package hostmatch
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/gobwas/glob"
@@ -39,7 +45,17 @@ func Compile(patterns []string) (*Matcher, error) {
 		}
 		seen[p] = true
 		m.patterns = append(m.patterns, p)
-		if !isASCII(p) || strings.ContainsAny(p, "/:@?#[]{}!\\ ") && !strings.HasPrefix(p, "[") {
+		if strings.HasPrefix(p, "[") {
+			// Only an IPv6 literal may start with '[': anything else
+			// would reach the glob compiler as a character class
+			// ("[!a]*" matches nearly every host).
+			if !isIPv6Literal(p) {
+				return nil, fmt.Errorf("hostmatch: invalid pattern %q: '[' only starts a bracketed IPv6 address", p)
+			}
+			m.exact[p] = struct{}{}
+			continue
+		}
+		if !isASCII(p) || strings.ContainsAny(p, "/:@?#[]{}!\\ ") {
 			return nil, fmt.Errorf("hostmatch: invalid pattern %q", p)
 		}
 		switch {
@@ -97,6 +113,20 @@ func (m *Matcher) MatchPattern(host string) string {
 		return ""
 	}
 	h := strings.ToLower(host)
+	if strings.IndexByte(h, ':') >= 0 {
+		// An IPv6 literal; patterns keep the brackets, url.URL.Hostname
+		// drops them. No other pattern can match a host with ':'.
+		if h[0] != '[' {
+			h = "[" + h + "]"
+		}
+		if _, ok := m.exact[h]; ok {
+			return h
+		}
+		if m.anything {
+			return "*"
+		}
+		return ""
+	}
 	if _, ok := m.exact[h]; ok {
 		return h
 	}
@@ -134,6 +164,15 @@ func (m *Matcher) globPattern(i int) string {
 		}
 	}
 	return "*"
+}
+
+// isIPv6Literal reports whether p is "[" IPv6 address "]" without a zone.
+func isIPv6Literal(p string) bool {
+	if len(p) < 4 || p[0] != '[' || p[len(p)-1] != ']' {
+		return false
+	}
+	a, err := netip.ParseAddr(p[1 : len(p)-1])
+	return err == nil && a.Is6() && a.Zone() == ""
 }
 
 func isASCII(s string) bool {

@@ -51,3 +51,32 @@ func TestMatch(t *testing.T) {
 		}
 	}
 }
+
+// A pattern starting with '[' is an IPv6 literal and nothing else: before
+// this was enforced, "[!a]*" reached the glob compiler as a character class
+// and matched nearly every host.
+func TestBracketPatterns(t *testing.T) {
+	for _, bad := range []string{"[!a]*", "[a-z]*.example.org", "[*]", "[{a,b}]", "[::1", "[127.0.0.1]", "[fe80::1%eth0]", "[]"} {
+		if _, err := Compile([]string{bad}); err == nil {
+			t.Errorf("Compile(%q) accepted", bad)
+		}
+	}
+	m := MustCompile("[::1]", "[2001:DB8::1]")
+	for _, c := range []struct {
+		host string
+		want bool
+	}{
+		{"[::1]", true}, {"::1", true}, {"2001:db8::1", true}, {"[2001:db8::1]", true},
+		{"0:0:0:0:0:0:0:1", false}, {"::2", false}, {"b", false}, {"localhost", false},
+	} {
+		if got := m.Match(c.host); got != c.want {
+			t.Errorf("Match(%q) = %v, want %v", c.host, got, c.want)
+		}
+	}
+	if !MustCompile("*").Match("::1") {
+		t.Error(`"*" must match an IPv6 literal`)
+	}
+	if MustCompile("*.example.org").Match("::ffff:1.2.3.4") {
+		t.Error("a domain pattern matched an IPv6 literal")
+	}
+}
