@@ -15,6 +15,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/nqrust/identity/metadata"
 	"github.com/nqrust/identity/storage"
 )
 
@@ -119,14 +120,20 @@ func (s *Server) addStaticClient(sc *StaticClient) error {
 		if sc.Secret != "" {
 			return fmt.Errorf("%s: private_key_jwt clients have no Secret", where)
 		}
-		if md.JWKSURI != "" {
-			return fmt.Errorf("%s: jwks_uri is not supported for pre-registered clients; configure jwks", where)
+		switch {
+		case len(md.JWKS) > 0 && md.JWKSURI != "":
+			return fmt.Errorf("%s: set jwks or jwks_uri, not both", where)
+		case md.JWKSURI != "":
+			if u, err := url.Parse(md.JWKSURI); err != nil || u.Scheme != "https" || u.Host == "" {
+				return fmt.Errorf("%s: jwks_uri must be an https URL", where)
+			}
+		default:
+			ks, err := parseClientJWKS(md.JWKS)
+			if err != nil {
+				return fmt.Errorf("%s: %v", where, err)
+			}
+			e.jwks = ks
 		}
-		ks, err := parseClientJWKS(md.JWKS)
-		if err != nil {
-			return fmt.Errorf("%s: %v", where, err)
-		}
-		e.jwks = ks
 	case AuthMethodNone:
 		if sc.Secret != "" {
 			return fmt.Errorf("%s: a public client (none) has no Secret", where)
@@ -163,21 +170,13 @@ func validClientID(id string) bool {
 // parseClientJWKS parses a client's "jwks": public keys only.
 func parseClientJWKS(raw json.RawMessage) (*jose.JSONWebKeySet, error) {
 	if len(raw) == 0 {
-		return nil, errors.New("private_key_jwt needs jwks")
+		return nil, errors.New("private_key_jwt needs jwks or jwks_uri")
 	}
-	var ks jose.JSONWebKeySet
-	if err := json.Unmarshal(raw, &ks); err != nil {
-		return nil, fmt.Errorf("jwks: %v", err)
+	ks, err := metadata.ParsePublicJWKS(raw)
+	if err != nil {
+		return nil, fmt.Errorf("jwks must hold public keys only: %v", err)
 	}
-	if len(ks.Keys) == 0 {
-		return nil, errors.New("jwks holds no key")
-	}
-	for _, k := range ks.Keys {
-		if !k.IsPublic() {
-			return nil, errors.New("jwks must hold public keys only")
-		}
-	}
-	return &ks, nil
+	return ks, nil
 }
 
 // lookupClient finds a client: pre-registered ones first, then the store.
@@ -229,8 +228,10 @@ func allowsGrant(c *storage.Client, g string) bool {
 
 // authenticateClient identifies and authenticates the caller of the token,
 // revocation or introspection endpoint. Exactly one method may be used,
-// and it must be the client's registered one.
-func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p *params) (*clientEntry, error) {
+// and it must be the client's registered one. grantType is the token
+// request's grant type ("" at revocation and introspection); with it the
+// client is resolved through the policies (see tokenClient).
+func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p *params, grantType string) (*clientEntry, error) {
 	var basicID, basicSecret string
 	hasBasic := false
 	if auth := r.Header.Get("Authorization"); auth != "" {
@@ -267,7 +268,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p *par
 		if paramID != "" && paramID != basicID {
 			return nil, &Error{Code: ErrCodeInvalidClient, Description: "client_id does not match the authenticated client.", Status: http.StatusUnauthorized}
 		}
-		e, err := s.lookupClient(ctx, basicID)
+		e, err := s.tokenClient(ctx, r, p, basicID, grantType)
 		if err != nil {
 			return nil, err
 		}
@@ -279,7 +280,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p *par
 		if paramID == "" {
 			return nil, errInvalidClient("client_id is required.")
 		}
-		e, err := s.lookupClient(ctx, paramID)
+		e, err := s.tokenClient(ctx, r, p, paramID, grantType)
 		if err != nil {
 			return nil, err
 		}
@@ -294,12 +295,12 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p *par
 		if assertion == "" {
 			return nil, errInvalidRequest("client_assertion is required.")
 		}
-		return s.verifyClientAssertion(ctx, assertion, paramID)
+		return s.verifyClientAssertion(ctx, r, p, assertion, paramID, grantType)
 	default:
 		if paramID == "" {
 			return nil, errInvalidClient("Client authentication is required.")
 		}
-		e, err := s.lookupClient(ctx, paramID)
+		e, err := s.tokenClient(ctx, r, p, paramID, grantType)
 		if err != nil {
 			return nil, err
 		}
@@ -357,7 +358,7 @@ type assertionClaims struct {
 // §2.2, §3): iss = sub = client_id, aud names this server, a short future
 // exp, a jti never seen before, and a signature by one of the client's
 // registered public keys.
-func (s *Server) verifyClientAssertion(ctx context.Context, assertion, paramID string) (*clientEntry, error) {
+func (s *Server) verifyClientAssertion(ctx context.Context, r *http.Request, p *params, assertion, paramID, grantType string) (*clientEntry, error) {
 	tok, err := jwt.ParseSigned(assertion, assertionAlgorithms)
 	if err != nil || len(tok.Headers) != 1 {
 		return nil, errInvalidClient("The client assertion is malformed or uses an unsupported algorithm.")
@@ -373,41 +374,58 @@ func (s *Server) verifyClientAssertion(ctx context.Context, assertion, paramID s
 	if paramID != "" && paramID != clientID {
 		return nil, errInvalidClient("client_id does not match the client assertion.")
 	}
-	e, err := s.lookupClient(ctx, clientID)
+	e, err := s.tokenClient(ctx, r, p, clientID, grantType)
 	if err != nil {
 		return nil, err
 	}
 	if m := authMethod(&e.client); m != AuthMethodPrivateKeyJWT {
 		return nil, errInvalidClient("The client must authenticate with " + m + ".")
 	}
-	ks := e.jwks
-	if ks == nil {
-		if len(e.client.Metadata.JWKS) == 0 {
-			// TODO(safehttp): fetch jwks_uri through internal/safehttp once it lands.
-			return nil, errInvalidClient("The client's keys are not available (jwks_uri is not supported yet).")
+	var claims assertionClaims
+	hdr := tok.Headers[0]
+	verify := func(ks *jose.JSONWebKeySet) bool {
+		for i := range ks.Keys {
+			k := &ks.Keys[i]
+			if hdr.KeyID != "" && k.KeyID != hdr.KeyID {
+				continue
+			}
+			if k.Use != "" && k.Use != "sig" {
+				continue
+			}
+			if k.Algorithm != "" && k.Algorithm != hdr.Algorithm {
+				continue
+			}
+			if err := tok.Claims(k.Key, &claims); err == nil {
+				return true
+			}
 		}
-		if ks, err = parseClientJWKS(e.client.Metadata.JWKS); err != nil {
+		return false
+	}
+	verified := false
+	switch {
+	case e.jwks != nil:
+		verified = verify(e.jwks)
+	case len(e.client.Metadata.JWKS) > 0:
+		ks, err := parseClientJWKS(e.client.Metadata.JWKS)
+		if err != nil {
 			return nil, &Error{Code: ErrCodeInvalidClient, Description: "The client's registered keys are invalid.", Status: http.StatusUnauthorized, cause: err}
 		}
-	}
-	var claims assertionClaims
-	verified := false
-	hdr := tok.Headers[0]
-	for i := range ks.Keys {
-		k := &ks.Keys[i]
-		if hdr.KeyID != "" && k.KeyID != hdr.KeyID {
-			continue
+		verified = verify(ks)
+	case e.client.Metadata.JWKSURI != "":
+		ks, fresh, err := s.remoteKeys(ctx, e.client.Metadata.JWKSURI, false)
+		if err != nil {
+			return nil, err
 		}
-		if k.Use != "" && k.Use != "sig" {
-			continue
+		verified = verify(ks)
+		if !verified && !fresh {
+			// The client may have rotated its keys: fetch once more.
+			if ks, _, err = s.remoteKeys(ctx, e.client.Metadata.JWKSURI, true); err != nil {
+				return nil, err
+			}
+			verified = verify(ks)
 		}
-		if k.Algorithm != "" && k.Algorithm != hdr.Algorithm {
-			continue
-		}
-		if err := tok.Claims(k.Key, &claims); err == nil {
-			verified = true
-			break
-		}
+	default:
+		return nil, errInvalidClient("The client has no registered keys.")
 	}
 	if !verified {
 		return nil, errInvalidClient("The client assertion signature is invalid.")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -129,6 +130,13 @@ type Config struct {
 	// advertised only when a registration policy is configured. Nil
 	// disables registration.
 	Registration *dcr.Config
+
+	// HTTPClient fetches the jwks_uri of private_key_jwt clients. Nil
+	// means the library's safe client (package internal/safehttp): no
+	// redirects, only public addresses (checked when dialling), 5 s and
+	// 64 KiB limits. Give one only to go through an egress proxy, or in
+	// tests; its dialer then decides which addresses are reachable.
+	HTTPClient *http.Client
 
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64

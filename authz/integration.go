@@ -143,21 +143,51 @@ func (s *Server) saveMetadataClient(ctx context.Context, resolved *storage.Clien
 	}
 }
 
-// tokenPolicies runs the policies of a token request once the client is
-// authenticated.
-func (s *Server) tokenPolicies(ctx context.Context, r *http.Request, p *params, e *clientEntry, grantType string) error {
+// tokenClient finds the client named in a token request, revocation or
+// introspection. For token requests (grantType set) the policies run
+// first (EventTokenRequest, or EventRefresh for refresh_token), before the
+// credentials are checked, so that cimd's executor can resolve a
+// metadata-document client from its current document (and its current
+// keys, for private_key_jwt); the resolved client is saved in the store.
+// As at the authorization endpoint, a stored metadata-document client that
+// no policy resolves is refused.
+func (s *Server) tokenClient(ctx context.Context, r *http.Request, p *params, id, grantType string) (*clientEntry, error) {
+	if grantType == "" {
+		return s.lookupClient(ctx, id)
+	}
 	if s.policies == nil {
-		return nil
+		e, err := s.lookupClient(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if e.client.Kind == storage.ClientMetadataDocument {
+			return nil, errInvalidClient("No client policy accepts this client_id.")
+		}
+		return e, nil
+	}
+	static, isStatic := s.clients[id]
+	var current *storage.Client
+	if isStatic {
+		c := static.client
+		current = &c
+	} else {
+		c, err := s.store.GetClient(ctx, id)
+		switch {
+		case err == nil:
+			current = c
+		case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrExpired):
+		default:
+			return nil, storeErr(err)
+		}
 	}
 	ev := policy.EventTokenRequest
 	if grantType == GrantTypeRefreshToken {
 		ev = policy.EventRefresh
 	}
-	c := e.client
 	pr := &policy.Request{
 		Event:     ev,
-		ClientID:  c.ID,
-		Client:    &c,
+		ClientID:  id,
+		Client:    current,
 		GrantType: grantType,
 		Resources: p.all("resource"),
 		HTTP:      r,
@@ -166,9 +196,34 @@ func (s *Server) tokenPolicies(ctx context.Context, r *http.Request, p *params, 
 		pr.Scopes = sc
 	}
 	if err := s.policies.Evaluate(ctx, pr); err != nil {
-		return policyError(err)
+		return nil, policyError(err)
 	}
-	return nil
+	if isStatic {
+		return static, nil
+	}
+	// An executor that resolves the client sets a new *storage.Client; the
+	// stored record passed in does not count as a resolution.
+	if pr.Client != nil && pr.Client != current && pr.Client.Kind == storage.ClientMetadataDocument {
+		if pr.Client.ID != id {
+			return nil, errInvalidClient("The client metadata document does not match the client_id.")
+		}
+		c, err := s.saveMetadataClient(ctx, pr.Client)
+		if err != nil {
+			var oe *Error
+			if errors.As(err, &oe) && oe.Code == ErrCodeInvalidRequest {
+				return nil, errInvalidClient(oe.Description)
+			}
+			return nil, err
+		}
+		return &clientEntry{client: *c}, nil
+	}
+	switch {
+	case current == nil:
+		return nil, errInvalidClient("Unknown client.")
+	case current.Kind == storage.ClientMetadataDocument:
+		return nil, errInvalidClient("No client policy accepts this client_id.")
+	}
+	return &clientEntry{client: *current}, nil
 }
 
 // setupRegistration builds the dynamic registration endpoint from

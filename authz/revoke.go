@@ -49,7 +49,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
 		return errInvalidRequest("The " + p.dup + " parameter is repeated.")
 	}
 	ctx := r.Context()
-	e, err := s.authenticateClient(ctx, r, &p)
+	e, err := s.authenticateClient(ctx, r, &p, "")
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) ([]byte, err
 		return nil, errInvalidRequest("The " + p.dup + " parameter is repeated.")
 	}
 	ctx := r.Context()
-	e, err := s.authenticateClient(ctx, r, &p)
+	e, err := s.authenticateClient(ctx, r, &p, "")
 	if err != nil {
 		return nil, err
 	}

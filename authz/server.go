@@ -19,6 +19,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/nqrust/identity/dcr"
+	"github.com/nqrust/identity/internal/safehttp"
 	"github.com/nqrust/identity/metadata"
 	"github.com/nqrust/identity/policy"
 	"github.com/nqrust/identity/storage"
@@ -81,6 +82,10 @@ type Server struct {
 	openIDHandler        http.Handler
 
 	bodyPool sync.Pool
+
+	// httpClient fetches client jwks_uri documents.
+	httpClient *http.Client
+	jwks       jwksCache
 }
 
 // clientEntry is a pre-registered client with what is derived from its
@@ -158,6 +163,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.policies = cfg.Policies
+	s.httpClient = cfg.HTTPClient
+	if s.httpClient == nil {
+		sc, err := safehttp.New(safehttp.Options{Timeout: jwksFetchTimeout, MaxBytes: jwksMaxBytes})
+		if err != nil {
+			return nil, fmt.Errorf("authz: outbound HTTP client: %w", err)
+		}
+		s.httpClient = sc.HTTPClient()
+	}
 	if cfg.ClientIDMetadataDocuments && cfg.Policies == nil {
 		return nil, errors.New("authz: Config.ClientIDMetadataDocuments needs Config.Policies with a client-id-metadata-document executor")
 	}

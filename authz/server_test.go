@@ -829,8 +829,9 @@ func TestIssueAccessToken(t *testing.T) {
 func TestMetadataDocumentClientThroughPolicy(t *testing.T) {
 	const cid = "https://client.example.com/oauth/metadata.json"
 	resolved := 0
+	resolveAtToken := true
 	exec := policy.ExecutorFunc(func(ctx context.Context, r *policy.Request) error {
-		if r.Event != policy.EventAuthorizationRequest {
+		if r.Event != policy.EventAuthorizationRequest && !resolveAtToken {
 			return nil
 		}
 		if r.ClientID == "https://client.example.com/refused.json" {
@@ -884,6 +885,18 @@ func TestMetadataDocumentClientThroughPolicy(t *testing.T) {
 	}
 	if stored, _ := e.store.GetClient(context.Background(), cid); stored.FirstUsedAt.IsZero() || !stored.ExpiresAt.IsZero() {
 		t.Fatalf("client not marked used: %+v", stored)
+	}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tj.RefreshToken}, "client_id": {cid}}
+	status, tj = decodeToken(t, e.post("/token", refresh, "", ""))
+	if status != 200 {
+		t.Fatalf("refresh: %d %+v", status, tj)
+	}
+	// When no policy resolves the document any more, the stored record
+	// alone does not let the client in.
+	resolveAtToken = false
+	refresh.Set("refresh_token", tj.RefreshToken)
+	if status, tj = decodeToken(t, e.post("/token", refresh, "", "")); status != 401 || tj.Error != "invalid_client" {
+		t.Fatalf("refresh without a resolving policy: %d %+v", status, tj)
 	}
 	// A policy refusal is shown, not redirected.
 	v.Set("client_id", "https://client.example.com/refused.json")

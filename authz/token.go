@@ -86,15 +86,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*issued, error) 
 		return nil, oauthErr(ErrCodeUnsupportedGrantType, "The grant type is not supported.")
 	}
 	ctx := r.Context()
-	e, err := s.authenticateClient(ctx, r, &p)
+	e, err := s.authenticateClient(ctx, r, &p, gt)
 	if err != nil {
 		return nil, err
 	}
 	if !allowsGrant(&e.client, gt) {
 		return nil, oauthErr(ErrCodeUnauthorizedClient, "The client may not use this grant type.")
-	}
-	if err := s.tokenPolicies(ctx, r, &p, e, gt); err != nil {
-		return nil, err
 	}
 	switch gt {
 	case GrantTypeAuthorizationCode:
