@@ -15,6 +15,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // version is reported to MCP clients.
@@ -45,6 +47,10 @@ type config struct {
 	cimdDomains       []string
 	cimdAllowHTTP     bool
 	allowPrivateFetch bool
+
+	// loginFailureRate is the sustained rate of failed sign-ins allowed
+	// (burst 5); zero means one per second. Tests lower it.
+	loginFailureRate rate.Limit
 }
 
 // parseConfig reads the command line; getenv supplies the NQ_*

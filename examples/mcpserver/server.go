@@ -157,12 +157,13 @@ func newServer(ctx context.Context, cfg *config, publicURL string, log *slog.Log
 		return nil, err
 	}
 	lg, err := newLogin(loginConfig{
-		az:       s.az,
-		basePath: base,
-		secure:   pu.Scheme == "https",
-		user:     cfg.demoUser,
-		password: cfg.demoPassword,
-		log:      log,
+		az:          s.az,
+		basePath:    base,
+		secure:      pu.Scheme == "https",
+		user:        cfg.demoUser,
+		password:    cfg.demoPassword,
+		failureRate: cfg.loginFailureRate,
+		log:         log,
 	})
 	if err != nil {
 		return nil, err
