@@ -124,6 +124,7 @@ func newHarness(t *testing.T, o options) *harness {
 	mux.Handle("/", srv.Handler())
 	mux.Handle("/consent", h)
 	mux.HandleFunc("/login", hs.login)
+	mux.HandleFunc("/favicon.ico", func(w http.ResponseWriter, r *http.Request) { serveFavicon(w, r) })
 	ts.Config.Handler = mux
 	ts.Start()
 	t.Cleanup(ts.Close)
@@ -350,9 +351,17 @@ type logoServer struct {
 
 func testPNG(size int) []byte {
 	img := image.NewRGBA(image.Rect(0, 0, size, size))
+	// A white ring on blue, so a screenshot shows a real picture.
+	c := float64(size-1) / 2
 	for y := range size {
 		for x := range size {
-			img.Set(x, y, color.RGBA{R: 11, G: 87, B: 208, A: 255})
+			dx, dy := float64(x)-c, float64(y)-c
+			d := dx*dx + dy*dy
+			col := color.RGBA{R: 11, G: 87, B: 208, A: 255}
+			if d < c*c*0.5 && d > c*c*0.18 {
+				col = color.RGBA{R: 255, G: 255, B: 255, A: 255}
+			}
+			img.Set(x, y, col)
 		}
 	}
 	var b bytes.Buffer
@@ -386,4 +395,17 @@ func newLogoServer(t *testing.T) *logoServer {
 		}
 	}), logoHost)
 	return ls
+}
+
+var favicon = testPNG(16)
+
+// serveFavicon answers the browser's favicon request, as any real host
+// does, so that a 404 for it does not count as a console error.
+func serveFavicon(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.Path != "/favicon.ico" {
+		return false
+	}
+	w.Header().Set("Content-Type", "image/png")
+	_, _ = w.Write(favicon)
+	return true
 }

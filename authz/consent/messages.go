@@ -70,7 +70,7 @@ func English() *Messages {
 		LoopbackWarning:          "This application receives the answer on your own computer ({host}), so any program running there could use this name. Continue only if you just asked an application you trust to sign in.",
 		ScopesHeading:            "It will be able to",
 		NoScopes:                 "It asks for no specific permission.",
-		ResourcesHeading:         "On",
+		ResourcesHeading:         "On these services",
 		Redirect:                 "After you decide, you will be sent back to {host}.",
 		Remember:                 "Remember my decision for this application",
 		Approve:                  "Allow",

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/nqrust/identity/authz"
 	"github.com/nqrust/identity/storage"
@@ -295,6 +294,17 @@ type ErrorData struct {
 	Message string
 }
 
+// initial is the first letter or digit of a name, for the placeholder
+// shown when a client has no logo.
+func initial(name string) string {
+	for _, r := range name {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return strings.ToUpper(string(r))
+		}
+	}
+	return "?"
+}
+
 // newPageData builds the page data for a parked request.
 func newPageData(m *Messages, p *authz.Pending) *PageData {
 	name := clean(p.ClientName, maxNameLen)
@@ -315,9 +325,7 @@ func newPageData(m *Messages, p *authz.Pending) *PageData {
 		RequestID:    p.ID,
 		Pending:      p,
 	}
-	if r, _ := utf8.DecodeRuneInString(name); r != utf8.RuneError {
-		d.Client.Initial = strings.ToUpper(string(r))
-	}
+	d.Client.Initial = initial(name)
 	d.Heading = fill(m.Heading, "client", name)
 	switch p.ClientKind {
 	case storage.ClientMetadataDocument:

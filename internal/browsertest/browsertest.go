@@ -285,6 +285,25 @@ func Eval[T any](b *Browser, expr string) T {
 	return v
 }
 
+// WaitFor evaluates the JavaScript expression until it yields true, and
+// fails the test if it does not within timeout. Errors while the page
+// navigates count as "not yet".
+func (b *Browser) WaitFor(expr string, timeout time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			loc, _ := chromedp.Run(b.Ctx, chromedp.Location())
+			b.t.Fatalf("browser: %q still not true after %v (at %s, last error %v)", expr, timeout, loc, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // ArtifactsDir returns (and creates) the directory screenshots go to:
 // $NQ_ARTIFACTS, or testdata/artifacts in the package directory.
 func ArtifactsDir(t testing.TB) string {
