@@ -63,6 +63,11 @@ const ResponseTypeCode = "code"
 const (
 	// MaxClientMetadataBytes bounds the JSON accepted by [ParseClient].
 	MaxClientMetadataBytes = 64 << 10
+	// MaxClientMetadataDepth bounds how deeply [ParseClient] lets objects
+	// and arrays nest. Client metadata is at most four levels deep (jwks →
+	// keys → key → x5c); the bound leaves room for harmless extensions and
+	// refuses pathological input before it is decoded.
+	MaxClientMetadataDepth = 32
 	// MaxURILength bounds every URI member (and RFC 8707 resources).
 	MaxURILength = 2000
 	// MaxRedirectURIs is the default bound on redirect_uris entries.
@@ -125,7 +130,8 @@ func quote(s string) string {
 // Decoding is lenient where RFC 7591 §2 requires it: members this library
 // does not know are ignored, and a member whose value is null counts as
 // absent. It is strict about the shape: the input must be a single JSON
-// object of at most MaxClientMetadataBytes, member names are matched
+// object of at most MaxClientMetadataBytes, nested at most
+// MaxClientMetadataDepth deep, member names are matched
 // exactly (not case-insensitively, unlike encoding/json), a member may not
 // appear twice, and a known member must have the JSON type RFC 7591 gives
 // it. Errors are *ClientError with Code invalid_client_metadata.
@@ -134,6 +140,9 @@ func quote(s string) string {
 func ParseClient(data []byte) (*Client, error) {
 	if len(data) > MaxClientMetadataBytes {
 		return nil, metaErr("", "client metadata exceeds %d bytes", MaxClientMetadataBytes)
+	}
+	if !jsonDepthOK(data, MaxClientMetadataDepth) {
+		return nil, metaErr("", "client metadata nests deeper than %d levels", MaxClientMetadataDepth)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	tok, err := dec.Token()
@@ -170,6 +179,37 @@ func ParseClient(data []byte) (*Client, error) {
 		return nil, metaErr("", "unexpected data after the client metadata object")
 	}
 	return c, nil
+}
+
+// jsonDepthOK reports whether the JSON text b nests objects and arrays at
+// most max deep. It does not validate; the decoder does that afterwards.
+func jsonDepthOK(b []byte, max int) bool {
+	depth, inString, escaped := 0, false, false
+	for _, c := range b {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			if depth > max {
+				return false
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return true
 }
 
 // decodeMember decodes one known member, ignoring unknown ones.

@@ -30,6 +30,23 @@
 //     [OpenIDConfigurationHandler] and [ProtectedResourceHandler] serve a
 //     document marshalled once, with caching and CORS headers.
 //
+// # Limits
+//
+// Client metadata is hostile input, so everything about it is bounded:
+// [ParseClient] takes at most [MaxClientMetadataBytes] (64 KiB) nested at
+// most [MaxClientMetadataDepth] (32) deep, and [Client.Validate] bounds
+// every member: URIs and client_id [MaxURILength] (2000 bytes), at most
+// [MaxRedirectURIs] (20) redirect and post-logout redirect URIs,
+// client_name [MaxClientNameLength] (200), identifiers and grant types
+// [MaxShortStringLength] (255), [MaxListLength] (10) grant and response
+// types, scope [MaxScopeLength] (4096), [MaxContacts] (10) contacts of
+// [MaxContactLength] (320), software_statement
+// [MaxSoftwareStatementLength] (16 KiB) and [MaxJWKSKeys] (20) inline keys.
+// Error descriptions quote client input escaped and cut to 64 bytes.
+// Resource and redirect comparisons refuse values over MaxURILength. The
+// handlers read no request body and only compare If-None-Match, whose size
+// net/http bounds (http.Server.MaxHeaderBytes).
+//
 // Identifiers (issuer, resource) are used as configured, never re-serialised:
 // RFC 8414 §3.3 and RFC 9728 §3.3 make clients compare them byte for byte
 // with the URL they started from.
