@@ -39,7 +39,9 @@ func TestClientMetadataLimits(t *testing.T) {
 		{"redirect URI count", MaxRedirectURIs, ErrCodeInvalidRedirectURI, "redirect_uris",
 			func(c *Client, n int) { c.RedirectURIs = slices.Repeat([]string{"https://app.example/cb"}, n) }},
 		{"post-logout redirect URI count", MaxRedirectURIs, ErrCodeInvalidClientMetadata, "post_logout_redirect_uris",
-			func(c *Client, n int) { c.PostLogoutRedirectURIs = slices.Repeat([]string{"https://app.example/bye"}, n) }},
+			func(c *Client, n int) {
+				c.PostLogoutRedirectURIs = slices.Repeat([]string{"https://app.example/bye"}, n)
+			}},
 		{"client_name length", MaxClientNameLength, ErrCodeInvalidClientMetadata, "client_name",
 			func(c *Client, n int) { c.ClientName = strings.Repeat("n", n) }},
 		{"software_id length", MaxShortStringLength, ErrCodeInvalidClientMetadata, "software_id",
@@ -47,7 +49,9 @@ func TestClientMetadataLimits(t *testing.T) {
 		{"software_version length", MaxShortStringLength, ErrCodeInvalidClientMetadata, "software_version",
 			func(c *Client, n int) { c.SoftwareVersion = strings.Repeat("1", n) }},
 		{"grant type length", MaxShortStringLength, ErrCodeInvalidClientMetadata, "grant_types",
-			func(c *Client, n int) { c.GrantTypes = []string{"authorization_code", "urn:" + strings.Repeat("g", n-4)} }},
+			func(c *Client, n int) {
+				c.GrantTypes = []string{"authorization_code", "urn:" + strings.Repeat("g", n-4)}
+			}},
 		{"grant_types count", MaxListLength, ErrCodeInvalidClientMetadata, "grant_types",
 			func(c *Client, n int) { c.GrantTypes = slices.Repeat([]string{"authorization_code"}, n) }},
 		{"response_types count", MaxListLength, ErrCodeInvalidClientMetadata, "response_types",
@@ -57,7 +61,9 @@ func TestClientMetadataLimits(t *testing.T) {
 		{"contacts count", MaxContacts, ErrCodeInvalidClientMetadata, "contacts",
 			func(c *Client, n int) { c.Contacts = slices.Repeat([]string{"ops@app.example"}, n) }},
 		{"contact length", MaxContactLength, ErrCodeInvalidClientMetadata, "contacts",
-			func(c *Client, n int) { c.Contacts = []string{strings.Repeat("c", n-len("@app.example")) + "@app.example"} }},
+			func(c *Client, n int) {
+				c.Contacts = []string{strings.Repeat("c", n-len("@app.example")) + "@app.example"}
+			}},
 		{"software_statement length", MaxSoftwareStatementLength, ErrCodeInvalidClientMetadata, "software_statement",
 			func(c *Client, n int) { c.SoftwareStatement = strings.Repeat("x", n) }},
 		{"jwks keys", MaxJWKSKeys, ErrCodeInvalidClientMetadata, "jwks",
