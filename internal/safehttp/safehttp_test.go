@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -735,5 +736,53 @@ func TestFetchWithHTTPClient(t *testing.T) {
 	_, err = safehttp.Fetch(context.Background(), mustNew(t, o).HTTPClient(), "http://meta.test/", safehttp.GetOptions{})
 	if kindOf(t, err).Kind != safehttp.KindBlockedAddress || dials.Load() != 0 {
 		t.Fatalf("blocked: %v", err)
+	}
+}
+
+func TestProxyEnvironmentIgnored(t *testing.T) {
+	t.Setenv("HTTPS_PROXY", "http://192.0.2.1:3128")
+	t.Setenv("HTTP_PROXY", "http://192.0.2.1:3128")
+	srv, cl := vscode(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("direct")) }, nil)
+	r, err := cl.Get(context.Background(), "https://vscode.dev/", safehttp.GetOptions{})
+	if err != nil || string(r.Body) != "direct" {
+		t.Fatalf("%v", err)
+	}
+	for _, ap := range srv.Dialed() {
+		if ap != netip.MustParseAddrPort("127.0.0.1:443") {
+			t.Fatalf("dialled %v", ap)
+		}
+	}
+}
+
+func TestConfiguredProxy(t *testing.T) {
+	// A forward proxy for plain http on loopback: reachable although
+	// loopback is blocked, because the operator configured it.
+	var seen atomic.Value
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r.URL.String())
+		w.Write([]byte("via proxy"))
+	}))
+	defer proxy.Close()
+	o, lookups, _ := noNet(nil)
+	o.Connect = nil
+	o.Proxy = mustURL(proxy.URL)
+	cl := mustNew(t, o)
+	r, err := cl.Get(context.Background(), "http://docs.example.com/client.json", safehttp.GetOptions{})
+	if err != nil || string(r.Body) != "via proxy" || seen.Load() != "http://docs.example.com/client.json" {
+		t.Fatalf("%v %v", err, seen.Load())
+	}
+	if lookups.Load() != 0 {
+		t.Fatal("target resolved locally although a proxy is configured")
+	}
+	// IP literal targets are still checked here.
+	_, err = cl.Get(context.Background(), "http://169.254.169.254/latest/meta-data/", safehttp.GetOptions{})
+	if kindOf(t, err).Kind != safehttp.KindBlockedAddress {
+		t.Fatalf("got %v", err)
+	}
+	// Without the proxy, the same loopback address is refused.
+	o.Proxy = nil
+	_, err = mustNew(t, o).Get(context.Background(), proxy.URL, safehttp.GetOptions{})
+	if kindOf(t, err).Kind != safehttp.KindBlockedAddress {
+		t.Fatalf("got %v", err)
 	}
 }
