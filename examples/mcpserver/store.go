@@ -93,11 +93,19 @@ func openStore(ctx context.Context, spec, keySecret string, log *slog.Logger) (*
 }
 
 // decodeKeySecret accepts hex or base64 (standard or URL alphabet, padded
-// or not) of at least sqlstore.MinKeyEncryptionSecret bytes.
+// or not) of at least sqlstore.MinKeyEncryptionSecret bytes. A string of
+// hex digits only is read as hex, never as base64, so a short hex secret
+// is refused rather than accepted as a longer base64 one.
 func decodeKeySecret(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
+	tooShort := fmt.Errorf("the key secret must be at least %d random bytes, hex- or base64-encoded (e.g. openssl rand -hex 32)", sqlstore.MinKeyEncryptionSecret)
+	if s != "" && strings.Trim(s, "0123456789abcdefABCDEF") == "" {
+		if b, err := hex.DecodeString(s); err == nil && len(b) >= sqlstore.MinKeyEncryptionSecret {
+			return b, nil
+		}
+		return nil, tooShort
+	}
 	decoders := []func(string) ([]byte, error){
-		hex.DecodeString,
 		base64.StdEncoding.DecodeString,
 		base64.RawStdEncoding.DecodeString,
 		base64.URLEncoding.DecodeString,
@@ -108,7 +116,7 @@ func decodeKeySecret(s string) ([]byte, error) {
 			return b, nil
 		}
 	}
-	return nil, fmt.Errorf("the key secret must be at least %d random bytes, hex- or base64-encoded (e.g. openssl rand -hex 32)", sqlstore.MinKeyEncryptionSecret)
+	return nil, tooShort
 }
 
 // secretFile reads the hex secret in path, or creates one (mode 0600)
