@@ -225,13 +225,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.logos.serve(w, r, key)
 			return
 		}
-		h.show(w, r, q.Get("request_id"))
+		if r.Method == http.MethodGet {
+			h.show(w, r, q.Get("request_id"))
+			return
+		}
+		// A page GET may complete the request (remembered consent,
+		// prompt=none); HEAD, which nothing navigates with, may not.
 	case http.MethodPost:
 		h.decide(w, r)
-	default:
-		w.Header().Set("Allow", "GET, HEAD, POST")
-		h.writeError(w, r, http.StatusMethodNotAllowed, h.msgs.ErrorBadRequest)
+		return
 	}
+	w.Header().Set("Allow", "GET, POST")
+	h.writeError(w, r, http.StatusMethodNotAllowed, h.msgs.ErrorBadRequest)
 }
 
 // Revoke forgets the remembered consent of subject for clientID, so that

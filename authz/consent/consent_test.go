@@ -511,12 +511,16 @@ func TestMethods(t *testing.T) {
 	f := c.park(webID, webCallback)
 	req, _ := http.NewRequest(http.MethodPut, hs.issuer+"/consent?request_id="+f.id, nil)
 	r := c.do(req)
-	if r.StatusCode != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET, HEAD, POST" {
+	if r.StatusCode != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET, POST" {
 		t.Fatalf("PUT: %d %v", r.StatusCode, r.Header)
 	}
+	// HEAD must not complete a request, even one that remembered consent
+	// would approve on GET.
+	callback(t, c.decide(c.park(webID, webCallback).id, "approve", "remember", "1"), webCallback)
+	f = c.park(webID, webCallback)
 	req, _ = http.NewRequest(http.MethodHead, hs.issuer+"/consent?request_id="+f.id, nil)
-	if r := c.do(req); r.StatusCode != http.StatusOK || r.body != "" {
-		t.Fatalf("HEAD: %d %q", r.StatusCode, r.body)
+	if r := c.do(req); r.StatusCode != http.StatusMethodNotAllowed || r.Header.Get("Location") != "" {
+		t.Fatalf("HEAD: %d %q", r.StatusCode, r.Header.Get("Location"))
 	}
 	hs.stillPending(f.id)
 }

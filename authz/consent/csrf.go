@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"io"
 	"net"
 	"net/http"
@@ -102,15 +103,17 @@ func newBindingCookie(w http.ResponseWriter, r *http.Request, rnd io.Reader) (st
 // subject, their cookie) or for another request is useless to them, and
 // a page on another site cannot read the victim's.
 func csrfToken(key []byte, requestID, subject, binding string) string {
-	m := hmac.New(sha256.New, key)
-	io.WriteString(m, csrfLabel)
-	for _, part := range []string{requestID, subject, binding} {
-		var n [4]byte
-		n[0], n[1], n[2], n[3] = byte(len(part)>>24), byte(len(part)>>16), byte(len(part)>>8), byte(len(part))
-		m.Write(n[:])
-		io.WriteString(m, part)
+	var stack [256]byte
+	msg := append(stack[:0], csrfLabel...)
+	for _, part := range [...]string{requestID, subject, binding} {
+		// Length prefixes keep one part from sliding into the next.
+		msg = binary.BigEndian.AppendUint32(msg, uint32(len(part)))
+		msg = append(msg, part...)
 	}
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	m := hmac.New(sha256.New, key)
+	m.Write(msg)
+	var sum [sha256.Size]byte
+	return base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0]))
 }
 
 // validCSRF compares a posted token with the expected one in constant time.

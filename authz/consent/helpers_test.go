@@ -42,7 +42,7 @@ const (
 // harness is an authorization server with the consent handler and a tiny
 // login, on a loopback httptest server.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *authz.Server
 	store  *memory.Store
 	ts     *httptest.Server
@@ -63,7 +63,7 @@ type options struct {
 	loopbackRedirect string
 }
 
-func newHarness(t *testing.T, o options) *harness {
+func newHarness(t testing.TB, o options) *harness {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	hs := &harness{t: t, ts: ts, loginAt: map[string]time.Time{}}
@@ -193,7 +193,7 @@ func (hs *harness) signIn(user string, at time.Time) {
 
 // client is a browser stand-in: a cookie jar, no redirect following.
 type client struct {
-	t  *testing.T
+	t  testing.TB
 	hs *harness
 	c  *http.Client
 }
@@ -274,7 +274,7 @@ func (c *client) page(id string) *response {
 
 var tokenRE = regexp.MustCompile(`name="csrf_token" value="([^"]*)"`)
 
-func csrfFrom(t *testing.T, body string) string {
+func csrfFrom(t testing.TB, body string) string {
 	t.Helper()
 	m := tokenRE.FindStringSubmatch(body)
 	if m == nil {
@@ -322,7 +322,7 @@ func (c *client) decide(id, action string, extra ...string) *response {
 }
 
 // callback checks a 303 to the client and returns its query.
-func callback(t *testing.T, r *response, prefix string) url.Values {
+func callback(t testing.TB, r *response, prefix string) url.Values {
 	t.Helper()
 	loc := r.Header.Get("Location")
 	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, prefix) {
@@ -369,7 +369,7 @@ func testPNG(size int) []byte {
 	return b.Bytes()
 }
 
-func newLogoServer(t *testing.T) *logoServer {
+func newLogoServer(t testing.TB) *logoServer {
 	ls := &logoServer{}
 	pngData := testPNG(48)
 	ls.srv = safehttptest.NewTLSServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
