@@ -144,6 +144,21 @@ func TestPageShowsTheRequest(t *testing.T) {
 }
 
 func TestMetadataDocumentClientShowsClientIDHost(t *testing.T) {
+	hs := newHarness(t, options{})
+	c := hs.client("alice")
+	f := c.park(cimdClientID, "https://tools.example.org/cb")
+	r := c.page(f.id)
+	for _, w := range []string{"<strong>Tools</strong> wants", "Identified by the website <strong>tools.example.org</strong>.", "sent back to <strong>tools.example.org</strong>"} {
+		if !strings.Contains(r.body, w) {
+			t.Errorf("page lacks %q", w)
+		}
+	}
+	if q := callback(t, c.decide(f.id, "approve"), "https://tools.example.org/cb?"); q.Get("code") == "" {
+		t.Fatalf("callback %v", q)
+	}
+}
+
+func TestPageDataCleansSelfAssertedStrings(t *testing.T) {
 	p := &authz.Pending{
 		ID: "req", ClientID: "https://app.example.org/client.json", ClientName: "Example\u202Egnp.exe",
 		ClientKind: storage.ClientMetadataDocument, ClientIDHost: "app.example.org",
@@ -163,6 +178,22 @@ func TestMetadataDocumentClientShowsClientIDHost(t *testing.T) {
 	}
 	if strings.Contains(body, "\u202E") {
 		t.Error("bidi override survived")
+	}
+
+	// Length caps.
+	long := strings.Repeat("A", 1000)
+	p.ClientName = long
+	p.Scopes = []authz.ScopeInfo{{Name: long, Description: long}}
+	p.Resources = []authz.ResourceInfo{{Identifier: "https://r.example/" + long, Name: long}}
+	d = newPageData(English(), p)
+	if n := len([]rune(d.Client.Name)); n != maxNameLen || !strings.HasSuffix(d.Client.Name, "…") {
+		t.Errorf("name length %d", n)
+	}
+	if len([]rune(d.Scopes[0].Name)) != maxScopeNameLen || len([]rune(d.Scopes[0].Description)) != maxDescriptionLen {
+		t.Errorf("scope lengths %d %d", len([]rune(d.Scopes[0].Name)), len([]rune(d.Scopes[0].Description)))
+	}
+	if len([]rune(d.Resources[0].Name)) != maxNameLen || len([]rune(d.Resources[0].Identifier)) != maxIdentifierLen {
+		t.Errorf("resource lengths")
 	}
 }
 

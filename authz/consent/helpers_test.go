@@ -25,6 +25,7 @@ import (
 	"github.com/nqrust/identity/internal/safehttp"
 	"github.com/nqrust/identity/internal/safehttp/safehttptest"
 	"github.com/nqrust/identity/metadata"
+	"github.com/nqrust/identity/policy"
 	"github.com/nqrust/identity/storage"
 	"github.com/nqrust/identity/storage/memory"
 )
@@ -93,6 +94,7 @@ func newHarness(t testing.TB, o options) *harness {
 		DefaultResource: testResource,
 		InteractionURL:  "/consent",
 	}
+	cfg.Policies = metadataDocumentPolicy(t)
 	if o.authz != nil {
 		o.authz(&cfg)
 	}
@@ -140,6 +142,34 @@ func newHarness(t testing.TB, o options) *harness {
 		t.Fatal(err)
 	}
 	return hs
+}
+
+// cimdClientID is a URL-shaped client_id that metadataDocumentPolicy
+// resolves, as package cimd would after fetching its document.
+const cimdClientID = "https://tools.example.org/oauth/client.json"
+
+// metadataDocumentPolicy stands in for package cimd: it resolves
+// cimdClientID to a metadata-document client without any network.
+func metadataDocumentPolicy(t testing.TB) *policy.Engine {
+	resolve := policy.ExecutorFunc(func(_ context.Context, r *policy.Request) error {
+		if r.Event != policy.EventAuthorizationRequest || r.ClientID != cimdClientID {
+			return nil
+		}
+		r.Client = &storage.Client{ID: cimdClientID, Kind: storage.ClientMetadataDocument, Metadata: metadata.Client{
+			ClientID: cimdClientID, ClientName: "Tools", RedirectURIs: []string{"https://tools.example.org/cb"}, TokenEndpointAuthMethod: "none",
+		}}
+		return nil
+	})
+	isURL := policy.ConditionFunc(func(_ context.Context, r *policy.Request) (bool, error) {
+		return strings.HasPrefix(r.ClientID, "https://"), nil
+	})
+	e, err := policy.New(nil,
+		[]policy.Profile{{Name: "cimd", Executors: []policy.ExecutorSpec{{ID: "resolve", Executor: resolve}}}},
+		[]policy.Policy{{Name: "cimd", Conditions: []policy.ConditionSpec{{ID: "url", Condition: isURL}}, Profiles: []string{"cimd"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 func (hs *harness) authenticate(r *http.Request) (string, time.Time, bool) {
