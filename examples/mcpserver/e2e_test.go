@@ -81,7 +81,8 @@ type loginFetcher struct {
 	b       *browser
 	mu      sync.Mutex
 	scopes  [][]string // the scope parameter of each authorization
-	granted [][]string // the scopes offered on each consent page
+	granted [][]string // the scopes listed on each consent page
+	logins  int        // how often the login form was shown
 }
 
 func (f *loginFetcher) fetch(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
@@ -94,23 +95,24 @@ func (f *loginFetcher) fetch(ctx context.Context, args *auth.AuthorizationArgs) 
 	if q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || q.Get("resource") == "" {
 		return nil, errors.New("authorization request without PKCE S256 or resource: " + args.URL)
 	}
-	login := f.b.get(t, args.URL)
-	if login.status != http.StatusOK || !strings.Contains(login.body, `name="password"`) {
-		return nil, errors.New("no login page: " + login.body)
+	pg := f.b.get(t, args.URL)
+	if pg.isLogin() {
+		f.mu.Lock()
+		f.logins++
+		f.mu.Unlock()
+		form := pg.hidden()
+		form.Set("username", testUser)
+		form.Set("password", testPassword)
+		form.Set("action", "login")
+		pg = f.b.post(t, pg.formURL(t), form)
 	}
-	form := login.hidden()
-	form.Set("username", testUser)
-	form.Set("password", testPassword)
-	form.Set("action", "login")
-	consent := f.b.post(t, login.formURL(t), form)
-	if consent.status != http.StatusOK || !strings.Contains(consent.body, "Allow access?") {
-		return nil, errors.New("no consent page: " + consent.body)
+	if pg.status != http.StatusOK || !pg.isConsent() {
+		return nil, errors.New("no consent page: " + pg.body)
 	}
-	form = consent.hidden()
-	offered := consent.scopes()
-	form["scope"] = offered
-	form.Set("action", "allow")
-	done := f.b.post(t, consent.formURL(t), form)
+	offered := pg.scopes()
+	form := pg.hidden()
+	form.Set("action", "approve")
+	done := f.b.post(t, pg.formURL(t), form)
 	if f.b.final == nil {
 		return nil, errors.New("consent did not redirect to the client: " + done.body)
 	}
@@ -265,10 +267,17 @@ func testEndToEndSDKClient(t *testing.T, protocolVersion string) {
 		t.Errorf("the client saw no 403 insufficient_scope: %+v", log)
 	}
 	f.mu.Lock()
-	authorizations, lastScopes := len(f.scopes), f.scopes[len(f.scopes)-1]
+	authorizations, lastScopes, logins := len(f.scopes), f.scopes[len(f.scopes)-1], f.logins
+	lastGranted := f.granted[len(f.granted)-1]
 	f.mu.Unlock()
 	if authorizations != 2 {
 		t.Errorf("%d authorizations, want 2 (login, step-up)", authorizations)
+	}
+	if logins != 1 {
+		t.Errorf("the login form was shown %d times, want once (the step-up reuses the session)", logins)
+	}
+	if !slices.Contains(lastGranted, scopeAdmin) {
+		t.Errorf("the step-up consent page lists %v, without %s", lastGranted, scopeAdmin)
 	}
 	for _, sc := range []string{scopeTools, scopeAdmin} {
 		if !slices.Contains(lastScopes, sc) {

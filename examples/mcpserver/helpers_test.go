@@ -150,8 +150,8 @@ func (b *browser) post(t *testing.T, u string, form url.Values) *page {
 
 var (
 	inputRE  = regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)">`)
-	scopeRE  = regexp.MustCompile(`<input type="checkbox" name="scope" value="([^"]*)"`)
-	actionRE = regexp.MustCompile(`<form method="post" action="([^"]*)">`)
+	scopeRE  = regexp.MustCompile(`<li><span class="name">[^<]*</span><code>([^<]+)</code></li>`)
+	actionRE = regexp.MustCompile(`<form method="post"(?: action="([^"]*)")?>`)
 	styleRE  = regexp.MustCompile(`(?s)<style>(.*)</style>`)
 )
 
@@ -164,12 +164,16 @@ func (p *page) hidden() url.Values {
 	return v
 }
 
-// formURL returns the absolute URL the page's form posts to.
+// formURL returns the absolute URL the page's form posts to (the page's
+// own URL when the form has no action).
 func (p *page) formURL(t *testing.T) string {
 	t.Helper()
 	m := actionRE.FindStringSubmatch(p.body)
 	if m == nil {
 		t.Fatalf("no form on the page (status %d):\n%s", p.status, p.body)
+	}
+	if m[1] == "" {
+		return p.url.String()
 	}
 	u, err := p.url.Parse(html.UnescapeString(m[1]))
 	if err != nil {
@@ -178,7 +182,13 @@ func (p *page) formURL(t *testing.T) string {
 	return u.String()
 }
 
-// scopes returns the scope checkboxes of a consent page.
+// isLogin and isConsent tell the two pages apart.
+func (p *page) isLogin() bool { return strings.Contains(p.body, `name="password"`) }
+func (p *page) isConsent() bool {
+	return strings.Contains(p.body, `name="csrf_token"`) && strings.Contains(p.body, `value="approve"`)
+}
+
+// scopes returns the scopes listed on a consent page.
 func (p *page) scopes() []string {
 	var out []string
 	for _, m := range scopeRE.FindAllStringSubmatch(p.body, -1) {

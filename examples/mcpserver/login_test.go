@@ -26,7 +26,7 @@ func startLoginClient(t *testing.T, s *testServer, scope string) (*browser, *pag
 	clientID := registerClient(t, s, "")
 	b := newBrowser(t)
 	p := b.get(t, authorizeURL(s, clientID, scope, "st-1"))
-	if p.status != http.StatusOK || p.url.Path != "/login" || !strings.Contains(p.body, `name="password"`) {
+	if p.status != http.StatusOK || p.url.Path != "/login" || !p.isLogin() {
 		t.Fatalf("login page: status %d at %s:\n%s", p.status, p.url, p.body)
 	}
 	return b, p, clientID
@@ -49,6 +49,10 @@ func TestLoginPage(t *testing.T) {
 			t.Errorf("login page lacks %q", want)
 		}
 	}
+	// Cancel redirects to the client, which form-action must allow.
+	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' http://127.0.0.1:47011;") {
+		t.Errorf("CSP %q does not let Cancel reach the client", csp)
+	}
 }
 
 // TestWrongCredentials: a clear error on the login page itself, 401, no
@@ -70,21 +74,25 @@ func TestWrongCredentials(t *testing.T) {
 			if b.final != nil || got.header.Get("Location") != "" || got.url.Path != "/login" {
 				t.Fatalf("wrong credentials redirected (final %v, Location %q, at %s)", b.final, got.header.Get("Location"), got.url)
 			}
-			if !strings.Contains(got.body, `role="alert">Wrong username or password. Please try again.</p>`) {
+			if !strings.Contains(got.body, `role="alert">Wrong user name or password. Please try again.</p>`) {
 				t.Fatalf("no clear error on the page:\n%s", got.body)
+			}
+			if got.header.Get("Set-Cookie") != "" && strings.Contains(got.header.Get("Set-Cookie"), "nq_session") {
+				t.Fatalf("a session was set after a failed login")
 			}
 			checkPageHeaders(t, got)
 			// The page offers the form again, and the right password works.
 			ok := b.post(t, got.formURL(t), loginForm(got, testUser, testPassword))
-			if ok.status != http.StatusOK || !strings.Contains(ok.body, "Allow access?") {
-				t.Fatalf("retry with the right password: status %d\n%s", ok.status, ok.body)
+			if ok.status != http.StatusOK || !ok.isConsent() || ok.url.Path != "/consent" {
+				t.Fatalf("retry with the right password: status %d at %s\n%s", ok.status, ok.url, ok.body)
 			}
 		})
 	}
 }
 
-// TestLoginCSRF: the forms are refused without this browser's cookie, with
-// a token for another request, or with a forged one.
+// TestLoginCSRF: the form is refused from another site, without this
+// browser's cookie, with a token for another request, or with a forged
+// one.
 func TestLoginCSRF(t *testing.T) {
 	s := startServer(t)
 	b, p := startLogin(t, s, "mcp:tools")
@@ -93,59 +101,69 @@ func TestLoginCSRF(t *testing.T) {
 		name   string
 		client *browser
 		edit   func(url.Values)
+		header map[string]string
 	}{
-		{"no cookie", newBrowser(t), func(url.Values) {}},
-		{"token of another request", b, func(f url.Values) { f.Set("csrf", other.hidden().Get("csrf")) }},
+		{"no cookie", newBrowser(t), func(url.Values) {}, nil},
+		{"token of another request", b, func(f url.Values) { f.Set("csrf", other.hidden().Get("csrf")) }, nil},
 		{"token of another browser", b, func(f url.Values) {
 			f.Set("request_id", other.hidden().Get("request_id"))
 			f.Set("csrf", other.hidden().Get("csrf"))
-		}},
-		{"forged token", b, func(f url.Values) { f.Set("csrf", "AAAA") }},
-		{"missing token", b, func(f url.Values) { f.Del("csrf") }},
+		}, nil},
+		{"forged token", b, func(f url.Values) { f.Set("csrf", "AAAA") }, nil},
+		{"missing token", b, func(f url.Values) { f.Del("csrf") }, nil},
+		{"cross-site", b, func(url.Values) {}, map[string]string{"Sec-Fetch-Site": "cross-site"}},
+		{"foreign origin", b, func(url.Values) {}, map[string]string{"Origin": "https://evil.example"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := loginForm(p, testUser, testPassword)
 			tc.edit(f)
-			got := tc.client.post(t, p.formURL(t), f)
-			if got.status != http.StatusForbidden || strings.Contains(got.body, "Allow access?") || tc.client.final != nil {
+			req, _ := http.NewRequest(http.MethodPost, p.formURL(t), strings.NewReader(f.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			got := tc.client.do(t, req)
+			if got.status != http.StatusForbidden || got.isConsent() || tc.client.final != nil {
 				t.Fatalf("status %d, want 403 without consent:\n%s", got.status, got.body)
 			}
 			checkPageHeaders(t, got)
 		})
 	}
 	// The untouched form still works.
-	if got := b.post(t, p.formURL(t), loginForm(p, testUser, testPassword)); got.status != http.StatusOK {
+	if got := b.post(t, p.formURL(t), loginForm(p, testUser, testPassword)); got.status != http.StatusOK || !got.isConsent() {
 		t.Fatalf("genuine login after refusals: status %d", got.status)
 	}
 }
 
-// TestConsent covers the consent form: the ticket proves the login, the
-// user may narrow the scopes or deny.
-func TestConsent(t *testing.T) {
+// TestConsentFlow covers what comes after the login: the consent page of
+// authz/consent, approval and denial, and the session that spares a second
+// login.
+func TestConsentFlow(t *testing.T) {
 	s := startServer(t)
 	var clientID string
 	consentPage := func(t *testing.T) (*browser, *page) {
 		b, p, id := startLoginClient(t, s, "mcp:tools mcp:prompts")
 		clientID = id
 		c := b.post(t, p.formURL(t), loginForm(p, testUser, testPassword))
-		if c.status != http.StatusOK || !strings.Contains(c.body, "Allow access?") {
+		if c.status != http.StatusOK || !c.isConsent() {
 			t.Fatalf("consent page: %d\n%s", c.status, c.body)
 		}
 		checkPageHeaders(t, c)
 		if got := c.scopes(); len(got) != 2 || got[0] != scopeTools || got[1] != scopePrompts {
-			t.Fatalf("offered scopes %v", got)
+			t.Fatalf("listed scopes %v", got)
 		}
-		if !strings.Contains(c.body, "127.0.0.1") {
-			t.Errorf("consent page does not show the redirect host")
+		for _, want := range []string{"test client", "127.0.0.1", resourceName} {
+			if !strings.Contains(c.body, want) {
+				t.Errorf("consent page lacks %q", want)
+			}
 		}
 		return b, c
 	}
-	t.Run("allow narrowed", func(t *testing.T) {
+	t.Run("approve", func(t *testing.T) {
 		b, c := consentPage(t)
 		f := c.hidden()
-		f.Set("action", "allow")
-		f["scope"] = []string{scopePrompts, "mcp:admin"} // not requested: ignored
+		f.Set("action", "approve")
 		b.post(t, c.formURL(t), f)
 		if b.final == nil {
 			t.Fatal("no redirect to the client")
@@ -154,8 +172,17 @@ func TestConsent(t *testing.T) {
 		if q.Get("code") == "" || q.Get("state") != "st-1" || q.Get("iss") != s.publicURL {
 			t.Fatalf("callback %v", q)
 		}
-		if got := redeem(t, s, clientID, q.Get("code")); got != scopePrompts {
-			t.Fatalf("granted scope %q, want only the one the user kept", got)
+		if got := redeem(t, s, clientID, q.Get("code")); got != "mcp:tools mcp:prompts" {
+			t.Fatalf("granted scope %q", got)
+		}
+
+		// Within the session, the next authorization skips the login.
+		p := b.get(t, authorizeURL(s, clientID, "mcp:tools mcp:admin", "st-2"))
+		if p.isLogin() || !p.isConsent() || p.url.Path != "/consent" {
+			t.Fatalf("second authorization: status %d at %s, login form %v", p.status, p.url, p.isLogin())
+		}
+		if got := p.scopes(); len(got) != 2 || got[1] != scopeAdmin {
+			t.Errorf("step-up consent lists %v", got)
 		}
 	})
 	t.Run("deny", func(t *testing.T) {
@@ -170,53 +197,37 @@ func TestConsent(t *testing.T) {
 			t.Fatalf("callback %v", q)
 		}
 	})
-	t.Run("no scope chosen", func(t *testing.T) {
-		b, c := consentPage(t)
-		f := c.hidden()
-		f.Set("action", "allow")
-		got := b.post(t, c.formURL(t), f)
-		if got.status != http.StatusBadRequest || b.final != nil || !strings.Contains(got.body, "Choose at least one permission") {
-			t.Fatalf("status %d:\n%s", got.status, got.body)
+	t.Run("cancel at login", func(t *testing.T) {
+		b, p := startLogin(t, s, "mcp:tools")
+		f := p.hidden()
+		f.Set("action", "cancel")
+		b.post(t, p.formURL(t), f)
+		if b.final == nil || b.final.Query().Get("error") != "access_denied" {
+			t.Fatalf("cancel: final %v", b.final)
 		}
 	})
-	t.Run("forged ticket", func(t *testing.T) {
-		for _, ticket := range []string{"", "1700000000.AAAA", "x"} {
-			b, c := consentPage(t)
-			f := c.hidden()
-			f.Set("ticket", ticket)
-			f.Set("action", "allow")
-			f["scope"] = []string{scopeTools}
-			got := b.post(t, c.formURL(t), f)
-			if got.status != http.StatusForbidden || b.final != nil {
-				t.Fatalf("ticket %q: status %d", ticket, got.status)
-			}
-		}
-	})
-	t.Run("ticket of another request", func(t *testing.T) {
-		b, c1 := consentPage(t)
-		// A second authorization in the same browser.
+	t.Run("forged session", func(t *testing.T) {
 		clientID := registerClient(t, s, "")
-		p2 := b.get(t, authorizeURL(s, clientID, "mcp:tools", "st-2"))
-		f := p2.hidden()
-		f.Set("ticket", c1.hidden().Get("ticket"))
-		f.Set("action", "allow")
-		f["scope"] = []string{scopeTools}
-		got := b.post(t, c1.formURL(t), f)
-		if got.status != http.StatusForbidden || b.final != nil {
-			t.Fatalf("status %d", got.status)
+		for _, v := range []string{"1700000000.AAAA", "x", "9999999999." + strings.Repeat("A", 43)} {
+			b := newBrowser(t)
+			u, _ := url.Parse(s.publicURL)
+			b.Jar.SetCookies(u, []*http.Cookie{{Name: "nq_session", Value: v, Path: "/"}})
+			p := b.get(t, authorizeURL(s, clientID, "mcp:tools", "st"))
+			if !p.isLogin() || p.isConsent() {
+				t.Fatalf("session %q: not sent to the login page (at %s)", v, p.url)
+			}
 		}
 	})
 	t.Run("replay after completion", func(t *testing.T) {
 		b, c := consentPage(t)
 		f := c.hidden()
-		f.Set("action", "allow")
-		f["scope"] = []string{scopeTools}
+		f.Set("action", "approve")
 		b.post(t, c.formURL(t), f)
 		if b.final == nil {
 			t.Fatal("first approval did not redirect")
 		}
 		got := b.post(t, c.formURL(t), f)
-		if b.final != nil || got.status != http.StatusBadRequest {
+		if b.final != nil || got.status < 400 {
 			t.Fatalf("replayed approval: status %d, final %v", got.status, b.final)
 		}
 	})
@@ -235,9 +246,6 @@ func TestLoginUnknownRequest(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPut, s.publicURL+"/login", nil)
 	if p := b.do(t, req); p.status != http.StatusMethodNotAllowed {
 		t.Errorf("PUT /login: %d", p.status)
-	}
-	if p := b.get(t, s.publicURL+"/consent"); p.status != http.StatusMethodNotAllowed {
-		t.Errorf("GET /consent: %d", p.status)
 	}
 }
 

@@ -119,7 +119,7 @@ func TestRunStartupOutput(t *testing.T) {
 	b := newBrowser(t)
 	login := b.get(t, authorizeURL(s, registerClient(t, s, ""), "mcp:tools", "st"))
 	f := loginForm(login, "demo", pw[1])
-	if got := b.post(t, login.formURL(t), f); got.status != http.StatusOK || !strings.Contains(got.body, "Allow access?") {
+	if got := b.post(t, login.formURL(t), f); got.status != http.StatusOK || !got.isConsent() {
 		t.Fatalf("login with the printed credentials: status %d", got.status)
 	}
 

@@ -111,7 +111,7 @@ func newServer(ctx context.Context, cfg *config, publicURL string, log *slog.Log
 		},
 		Resources:       []authz.Resource{{Identifier: s.mcpURL, Name: resourceName, Scopes: allScopes}},
 		DefaultResource: s.mcpURL,
-		InteractionURL:  base + "/login",
+		InteractionURL:  base + "/consent",
 		Logger:          log,
 	}
 	if s.store.ephemeral {
@@ -144,6 +144,15 @@ func newServer(ctx context.Context, cfg *config, publicURL string, log *slog.Log
 	} else {
 		s.dcrNote = "off (-dcr=false)"
 	}
+	// Outbound fetches of URLs that clients name (metadata documents,
+	// jwks_uri, logos) go through the library's safe clients, which refuse
+	// loopback and private addresses. -allow-private-fetch swaps in a
+	// plain client for a development setup where those are served locally.
+	var fetchClient *http.Client
+	if cfg.allowPrivateFetch {
+		fetchClient = &http.Client{Timeout: 5 * time.Second}
+		azCfg.HTTPClient = fetchClient
+	}
 	if err := s.setupCIMD(&azCfg, log); err != nil {
 		return nil, err
 	}
@@ -162,9 +171,14 @@ func newServer(ctx context.Context, cfg *config, publicURL string, log *slog.Log
 		secure:      pu.Scheme == "https",
 		user:        cfg.demoUser,
 		password:    cfg.demoPassword,
+		consentPath: base + "/consent",
 		failureRate: cfg.loginFailureRate,
 		log:         log,
 	})
+	if err != nil {
+		return nil, err
+	}
+	consentPage, err := newConsent(s.az, lg, s.store, fetchClient, log)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +213,8 @@ func newServer(ctx context.Context, cfg *config, publicURL string, log *slog.Log
 		protected = requireHost(pu.Host, protected)
 	}
 	mux.Handle(base+"/mcp", protected)
-	lg.mount(mux)
+	mux.Handle(base+"/login", lg)
+	mux.Handle(base+"/consent", consentPage)
 	mux.HandleFunc(base+"/{$}", s.serveIndex)
 	mux.Handle("/", s.az.Handler())
 	s.handler = mux
