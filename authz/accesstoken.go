@@ -41,11 +41,13 @@ func (s *Server) mintAccessToken(c *accessClaims, now time.Time, lifetime time.D
 	}
 	iat := now.Unix()
 	exp := now.Add(lifetime).Unix()
-	var rnd [16]byte
-	if err := s.readRandom(rnd[:]); err != nil {
+	// One allocation holds the jti's random bytes and the payload.
+	buf := make([]byte, 16+384+len(s.issuer)+len(c.subject)+len(c.clientID))
+	rnd := buf[:16]
+	if err := s.readRandom(rnd); err != nil {
 		return "", 0, storeErr(err)
 	}
-	b := make([]byte, 0, 320+len(s.issuer)+len(c.subject)+len(c.clientID))
+	b := buf[16:16]
 	b = append(b, `{"iss":`...)
 	b = appendJSONString(b, s.issuer)
 	b = append(b, `,"sub":`...)
@@ -84,7 +86,7 @@ func (s *Server) mintAccessToken(c *accessClaims, now time.Time, lifetime time.D
 		b = append(b, c.grantID...)
 		b = append(b, '.')
 	}
-	b = base64.RawURLEncoding.AppendEncode(b, rnd[:])
+	b = base64.RawURLEncoding.AppendEncode(b, rnd)
 	b = append(b, '"')
 	if !c.authTime.IsZero() {
 		b = append(b, `,"auth_time":`...)

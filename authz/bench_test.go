@@ -129,11 +129,13 @@ func BenchmarkCodeExchange(b *testing.B) {
 		codes := seedCodes(b, srv, st, b.N)
 		e := srv.clients[publicID]
 		ctx := context.Background()
-		var p params
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			p.list = append(p.arr[:0], param{"code", codes[i]}, param{"code_verifier", testVerifier}, param{"redirect_uri", callback})
+			var p params
+			p.add("code", codes[i])
+			p.add("code_verifier", testVerifier)
+			p.add("redirect_uri", callback)
 			if _, err := srv.exchangeCode(ctx, e, &p); err != nil {
 				b.Fatal(err)
 			}
@@ -203,4 +205,52 @@ func BenchmarkAuthorizationRequestValidation(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkCodeExchangeVsSign interleaves one bare ES256 signature and one
+// code exchange through TokenHandler per iteration and reports their time
+// ratio ("x-sign"), which, unlike two separate benchmarks, holds on a
+// machine whose load changes during the run.
+func BenchmarkCodeExchangeVsSign(b *testing.B) {
+	srv, st := benchServer(b)
+	codes := seedCodes(b, srv, st, b.N)
+	bodies := make([]string, b.N)
+	for i, c := range codes {
+		bodies[i] = "grant_type=authorization_code&code=" + c + "&code_verifier=" + testVerifier +
+			"&client_id=" + publicID + "&redirect_uri=" + url.QueryEscape(callback) + "&resource=" + url.QueryEscape(testResource)
+	}
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sk, _ := newSigningKey(priv, "")
+	payload := []byte(`{"iss":"https://as.example.com","sub":"alice","aud":"https://mcp.example.com/mcp","client_id":"public-client","scope":"mcp:tools","iat":1785585600,"exp":1785587400,"jti":"k1lLx0dYQ3u2wS9C8ZqQ5A.Zm9vYmFyYmF6cXV4cXV1eA","auth_time":1785585600}`)
+	h := srv.TokenHandler()
+	req, _ := http.NewRequest(http.MethodPost, "https://as.example.com/token", nil)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := &discardWriter{h: http.Header{}}
+	rd := new(strings.Reader)
+	body := &nopCloser{rd}
+	var signT, exchT time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		jws, err := sk.signer.Sign(payload)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := jws.CompactSerialize(); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		rd.Reset(bodies[i])
+		req.Body = body
+		req.ContentLength = int64(len(bodies[i]))
+		w.reset()
+		h.ServeHTTP(w, req)
+		t2 := time.Now()
+		if w.status != http.StatusOK {
+			b.Fatalf("status %d", w.status)
+		}
+		signT += t1.Sub(t0)
+		exchT += t2.Sub(t1)
+	}
+	b.ReportMetric(float64(exchT)/float64(signT), "x-sign")
 }

@@ -274,12 +274,20 @@ func (s *Server) ReloadKeys(ctx context.Context) error {
 
 // VerificationKey returns the public key with the given kid, for verifying
 // access tokens in the same process. It has the signature of the
-// authz/bearer KeySource interface. An unknown kid gives ErrUnknownKey; when
+// authz/bearer KeySource interface. An empty kid finds the key only when
+// there is exactly one. An unknown kid gives ErrUnknownKey; when
 // keys live in the store, an unknown kid first triggers a reload (at most
 // every 30 seconds) so keys rotated on another node are found.
 func (s *Server) VerificationKey(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
-	if k, ok := s.keys.Load().byKID[kid]; ok {
+	ks := s.keys.Load()
+	if k, ok := ks.byKID[kid]; ok {
 		return k, nil
+	}
+	if kid == "" && len(ks.byKID) == 1 {
+		// A token without "kid" (not one of ours) may use the only key.
+		for _, k := range ks.byKID {
+			return k, nil
+		}
 	}
 	if s.storeKeys && kid != "" {
 		last := s.lastReload.Load()

@@ -23,16 +23,40 @@ type param struct {
 	name, value string
 }
 
-// params holds decoded form parameters in arrival order. A slice with a
-// linear lookup beats a map for the dozen parameters OAuth requests carry,
-// and keeps the hot path free of map allocations.
+// params holds decoded form parameters in arrival order. A small array
+// with a linear lookup beats a map for the dozen parameters OAuth requests
+// carry and keeps the hot path free of allocations; requests with more
+// parameters spill into a heap slice. (The type holds no pointer to
+// itself, so a params on the stack stays there.)
 type params struct {
-	list []param
+	n    int
+	arr  [16]param
+	more []param
 	// dup is the first parameter name that occurred twice (with non-empty
 	// values), or "".
 	dup string
-	// arr backs list for typical requests without a heap allocation.
-	arr [16]param
+}
+
+// list returns the parameters in arrival order.
+func (p *params) list() []param {
+	if p.more != nil {
+		return p.more
+	}
+	return p.arr[:p.n]
+}
+
+// add appends a parameter.
+func (p *params) add(k, v string) {
+	if p.more == nil && p.n < len(p.arr) {
+		p.arr[p.n] = param{k, v}
+		p.n++
+		return
+	}
+	if p.more == nil {
+		p.more = append(make([]param, 0, 2*len(p.arr)), p.arr[:p.n]...)
+	}
+	p.more = append(p.more, param{k, v})
+	p.n++
 }
 
 // multiValued lists the parameters that may legitimately repeat.
@@ -44,7 +68,7 @@ var errParamSyntax = errors.New("malformed parameters")
 // are treated as absent (OAuth 2.1 §3.1, §3.2). Names and values must be
 // valid UTF-8.
 func (p *params) parse(s string) error {
-	p.list = p.arr[:0]
+	p.n, p.more, p.dup = 0, nil, ""
 	for s != "" {
 		var kv string
 		if i := strings.IndexByte(s, '&'); i >= 0 {
@@ -74,17 +98,17 @@ func (p *params) parse(s string) error {
 			return errParamSyntax
 		}
 		if p.dup == "" && !multiValued(k) {
-			for i := range p.list {
-				if p.list[i].name == k {
+			for _, q := range p.list() {
+				if q.name == k {
 					p.dup = k
 					break
 				}
 			}
 		}
-		if len(p.list) >= maxParams {
+		if p.n >= maxParams {
 			return errParamSyntax
 		}
-		p.list = append(p.list, param{k, v})
+		p.add(k, v)
 	}
 	return nil
 }
@@ -107,9 +131,9 @@ func unescape(s string) (string, error) {
 
 // get returns the value of a single-valued parameter, or "".
 func (p *params) get(name string) string {
-	for i := range p.list {
-		if p.list[i].name == name {
-			return p.list[i].value
+	for _, q := range p.list() {
+		if q.name == name {
+			return q.value
 		}
 	}
 	return ""
@@ -118,9 +142,9 @@ func (p *params) get(name string) string {
 // all returns every value of a multi-valued parameter.
 func (p *params) all(name string) []string {
 	var out []string
-	for i := range p.list {
-		if p.list[i].name == name {
-			out = append(out, p.list[i].value)
+	for _, q := range p.list() {
+		if q.name == name {
+			out = append(out, q.value)
 		}
 	}
 	return out
@@ -135,8 +159,8 @@ func (p *params) isDup(name string) bool {
 		return true
 	}
 	n := 0
-	for i := range p.list {
-		if p.list[i].name == name {
+	for _, q := range p.list() {
+		if q.name == name {
 			n++
 		}
 	}
@@ -145,7 +169,7 @@ func (p *params) isDup(name string) bool {
 
 // readForm reads a size-limited application/x-www-form-urlencoded POST body
 // into p. It reports an *Error suitable for a JSON error response.
-func readForm(w http.ResponseWriter, r *http.Request, limit int64, p *params, buf []byte) error {
+func readForm(w http.ResponseWriter, r *http.Request, limit int64, p *params, buf *[]byte) error {
 	ct := r.Header.Get("Content-Type")
 	if !isFormContentType(ct) {
 		return errInvalidRequest("The request body must be application/x-www-form-urlencoded.")
@@ -153,8 +177,13 @@ func readForm(w http.ResponseWriter, r *http.Request, limit int64, p *params, bu
 	if r.ContentLength > limit {
 		return &Error{Code: ErrCodeInvalidRequest, Description: "The request body is too large.", Status: http.StatusRequestEntityTooLarge}
 	}
+	var scratch []byte
+	if buf == nil {
+		buf = &scratch
+	}
 	body := http.MaxBytesReader(w, r.Body, limit)
-	data, err := readAllInto(body, buf, limit)
+	data, err := readAllInto(body, *buf, limit)
+	*buf = data
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nqrust/identity/storage"
@@ -42,12 +43,21 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, "POST, OPTIONS")
 		return
 	}
-	res, err := s.token(w, r)
+	buf := s.bodyBuffer()
+	defer s.releaseBodyBuffer(buf)
+	res, err := s.token(w, r, buf)
 	if err != nil {
 		s.writeJSONError(w, r, err)
 		return
 	}
-	s.writeTokenResponse(w, res)
+	// The body buffer is free again (parameters were copied out of it)
+	// and holds the response.
+	*buf = s.appendTokenResponse((*buf)[:0], res)
+	h := w.Header()
+	h["Content-Type"] = jsonValue
+	setNoStore(h)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(*buf)
 }
 
 // bodyBuffer returns a pooled buffer for reading request bodies.
@@ -67,11 +77,9 @@ func (s *Server) releaseBodyBuffer(b *[]byte) {
 }
 
 // token runs a token request to completion.
-func (s *Server) token(w http.ResponseWriter, r *http.Request) (*issued, error) {
+func (s *Server) token(w http.ResponseWriter, r *http.Request, buf *[]byte) (*issued, error) {
 	var p params
-	buf := s.bodyBuffer()
-	defer s.releaseBodyBuffer(buf)
-	if err := readForm(w, r, s.maxBody, &p, *buf); err != nil {
+	if err := readForm(w, r, s.maxBody, &p, buf); err != nil {
 		return nil, err
 	}
 	if p.dup != "" {
@@ -218,7 +226,11 @@ func pkceMatches(c *storage.AuthorizationCode, verifier string) bool {
 	if c.CodeChallengeMethod != "S256" || len(c.CodeChallenge) != challengeMinLen {
 		return false
 	}
-	sum := sha256.Sum256([]byte(verifier))
+	var buf [challengeMaxLen]byte
+	if len(verifier) > len(buf) {
+		return false
+	}
+	sum := sha256.Sum256(buf[:copy(buf[:], verifier)])
 	var enc [challengeMinLen]byte
 	base64.RawURLEncoding.Encode(enc[:], sum[:])
 	return subtle.ConstantTimeCompare(enc[:], []byte(c.CodeChallenge)) == 1
@@ -243,8 +255,8 @@ func (s *Server) issuesRefreshToken(c *storage.Client, scopes []string) bool {
 // token is for every granted resource.
 func narrowResources(p *params, granted []string) ([]string, error) {
 	n := 0
-	for i := range p.list {
-		if p.list[i].name == "resource" {
+	for _, q := range p.list() {
+		if q.name == "resource" {
 			n++
 		}
 	}
@@ -254,12 +266,12 @@ func narrowResources(p *params, granted []string) ([]string, error) {
 	if n > maxResources {
 		return nil, errInvalidTarget("Too many resource parameters.")
 	}
-	out := make([]string, 0, n)
-	for i := range p.list {
-		if p.list[i].name != "resource" {
+	var out []string
+	for _, q := range p.list() {
+		if q.name != "resource" {
 			continue
 		}
-		v := p.list[i].value
+		v := q.value
 		j := slices.Index(granted, v) // the common case, without parsing
 		if j < 0 {
 			if _, ok := canonicalResource(v); !ok {
@@ -269,6 +281,10 @@ func narrowResources(p *params, granted []string) ([]string, error) {
 		}
 		if j < 0 {
 			return nil, errInvalidTarget("The resource was not part of the grant.")
+		}
+		if n == 1 {
+			// One resource: a view of the grant's list, no allocation.
+			return granted[j : j+1 : j+1], nil
 		}
 		if !slices.Contains(out, granted[j]) {
 			out = append(out, granted[j])
@@ -417,11 +433,10 @@ func (s *Server) clientCredentials(ctx context.Context, e *clientEntry, p *param
 	return &issued{accessToken: at, expiresIn: exp, scopes: scopes}, nil
 }
 
-// writeTokenResponse writes RFC 6749 §5.1 JSON. Every value is either a
-// base64url string, a JWT or a validated scope token, so the body is built
-// directly instead of through reflection.
-func (s *Server) writeTokenResponse(w http.ResponseWriter, res *issued) {
-	b := make([]byte, 0, len(res.accessToken)+len(res.refreshToken)+160)
+// appendTokenResponse appends RFC 6749 §5.1 JSON to b. Every value is
+// either a base64url string, a JWT or a validated scope token, so the body
+// is built directly instead of through reflection.
+func (s *Server) appendTokenResponse(b []byte, res *issued) []byte {
 	b = append(b, `{"access_token":`...)
 	b = appendJSONString(b, res.accessToken)
 	b = append(b, `,"token_type":"Bearer","expires_in":`...)
@@ -431,21 +446,10 @@ func (s *Server) writeTokenResponse(w http.ResponseWriter, res *issued) {
 		b = appendJSONString(b, res.refreshToken)
 	}
 	if len(res.scopes) > 0 {
-		b = append(b, `,"scope":"`...)
-		for i, sc := range res.scopes {
-			if i > 0 {
-				b = append(b, ' ')
-			}
-			b = append(b, sc...)
-		}
-		b = append(b, '"')
+		b = append(b, `,"scope":`...)
+		b = appendJSONString(b, strings.Join(res.scopes, " "))
 	}
-	b = append(b, '}')
-	h := w.Header()
-	h["Content-Type"] = jsonValue
-	setNoStore(h)
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
+	return append(b, '}')
 }
 
 // lifetimeFor returns the access-token lifetime for an audience: a
