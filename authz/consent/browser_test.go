@@ -140,9 +140,17 @@ func TestBrowserConsentFlow(t *testing.T) {
 		t.Errorf("logo alt = %q, want empty (the heading names the client)", alt)
 	}
 	b.Screenshots("consent")
+	checkContrast(t, b, "light")
 	setColorScheme(t, b, "dark")
 	b.Screenshots("consent-dark")
+	checkContrast(t, b, "dark")
 	setColorScheme(t, b, "light")
+	// Nothing overflows sideways on a phone.
+	b.Do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(1), chromedp.EmulateMobile))
+	if w := browsertest.Eval[int](b, `document.documentElement.scrollWidth`); w > 390 {
+		t.Errorf("page is %dpx wide on a 390px phone", w)
+	}
+	b.Do(chromedp.EmulateViewport(1280, 800, chromedp.EmulateScale(1)))
 
 	// Keyboard only: Tab reaches Deny first, then Allow; Enter activates.
 	b.Do(chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur()`))
@@ -184,6 +192,45 @@ func TestBrowserConsentFlow(t *testing.T) {
 		t.Errorf("dialogs opened: %v", d)
 	}
 	t.Logf("browser flow took %v", time.Since(start))
+}
+
+// contrastJS returns, for each selector, the WCAG contrast ratio of the
+// element's text against its effective background.
+const contrastJS = `(() => {
+  const rgb = s => s.match(/[\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = c => { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const bg = el => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const out = {};
+  for (const sel of ["h1", "h2", ".warning p", ".redirect", "ul.list .name", "ul.list code", "ul.list .detail", "button.primary", "button.secondary"]) {
+    const el = document.querySelector(sel);
+    if (!el) { out[sel] = 0; continue; }
+    const a = lum(rgb(getComputedStyle(el).color).slice(0, 3)), b = lum(bg(el));
+    out[sel] = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  }
+  return out;
+})()`
+
+// checkContrast asserts WCAG AA (4.5:1) for the page's text.
+func checkContrast(t *testing.T, b *browsertest.Browser, scheme string) {
+	t.Helper()
+	ratios := browsertest.Eval[map[string]float64](b, contrastJS)
+	if len(ratios) != 9 {
+		t.Fatalf("contrast of %d elements measured", len(ratios))
+	}
+	for sel, ratio := range ratios {
+		if !(ratio >= 4.5) { // also catches NaN
+			t.Errorf("%s mode: %s has contrast %.2f:1, below WCAG AA 4.5:1", scheme, sel, ratio)
+		}
+	}
 }
 
 // setColorScheme emulates the user's light or dark preference.
