@@ -45,6 +45,34 @@
 // that browser-based clients can read the challenge. The verified token
 // is available to the handler through [TokenInfoFromContext].
 //
+// # Limits
+//
+// Every input from the network is bounded before it costs anything:
+//
+//   - Authorization header: at most 16 KiB + 23 bytes, and the token in it
+//     at most 16 KiB; longer is 400 invalid_request, refused before the
+//     token is hashed or parsed. Two Authorization headers are 400 too.
+//   - Tokens given to [Verifier.Verify] or [IntrospectionVerifier.Verify]
+//     directly: at most 16 KiB (ReasonMalformed), so JWT header and claims
+//     JSON are bounded by it; an oversized token is never sent to the
+//     introspection endpoint.
+//   - Form bodies: only the first 64 KiB are scanned for an access_token
+//     parameter (which is refused); the body reaches the handler intact.
+//     The query string is scanned whole; net/http bounds it together with
+//     the headers (http.Server.MaxHeaderBytes, 1 MiB by default).
+//   - JWKS responses: at most 256 KiB and the first 100 usable keys; no
+//     redirects; 10 s per fetch unless the HTTP client sets a timeout;
+//     refetches for unknown kids at most once per JWKSRefetchInterval.
+//   - Introspection responses: at most 64 KiB of application/json; no
+//     redirects; 10 s per call unless the HTTP client sets a timeout.
+//     encoding/json bounds nesting (10 000 levels); deeper is an error.
+//   - Caches: verified tokens and introspection answers, 10 000 entries
+//     each by default, keyed by SHA-256 digest.
+//
+// Responses and logs never contain a token, a client secret or a stack
+// trace: error descriptions are fixed texts, and log records carry the
+// refusal reason, the client_id and the subject at most.
+//
 // # Discovery
 //
 // [MountProtectedResourceMetadata] serves the RFC 9728 document for the

@@ -21,7 +21,9 @@ type Options struct {
 	// sent as resource_metadata in every challenge (MCP requires it). See
 	// [MountProtectedResourceMetadata], which returns it.
 	ResourceMetadataURL string
-	// Scopes are required on every request.
+	// Scopes are required on every request. "offline_access" is never
+	// named in a challenge (MCP 2026-07-28: resource servers should not
+	// ask for it), so requiring it here, or from ScopesFunc, is a mistake.
 	Scopes []string
 	// ScopesFunc returns extra scopes a particular request needs, for
 	// step-up authorization: a challenge then lists Scopes plus these, as
@@ -79,8 +81,20 @@ const corsAllowHeaders = "Authorization, Content-Type, MCP-Protocol-Version, Mcp
 const corsExposeHeaders = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version"
 
 // maxFormScan bounds how much of a form-encoded body is read to look for
-// an access_token parameter.
+// an access_token parameter. A token placed after it is not noticed here;
+// it is not accepted either, since only the Authorization header is read.
 const maxFormScan = 64 << 10
+
+// maxAuthorizationBytes bounds the Authorization header value: the scheme,
+// a few spaces and a token of at most maxTokenBytes. A longer value, or a
+// longer token, is a malformed request (400 invalid_request), refused
+// before the token is hashed or parsed.
+const maxAuthorizationBytes = len("Bearer ") + 16 + maxTokenBytes
+
+// offlineAccess is never put in a challenge: MCP 2026-07-28 says resource
+// servers should not ask for it, since refresh tokens are the
+// authorization server's business.
+const offlineAccess = "offline_access"
 
 // Middleware returns middleware that lets a request through only with a
 // valid bearer token carrying the required scopes, and puts the token's
@@ -94,8 +108,9 @@ const maxFormScan = 64 << 10
 //   - a required scope missing: 403 with error="insufficient_scope" and
 //     scope listing every scope the request needs;
 //   - a malformed request (two Authorization headers, "Bearer" without a
-//     token, a token that is not token68, a token in the query string or a
-//     form body): 400 with error="invalid_request";
+//     token, a token that is not token68, an Authorization header or token
+//     over its size limit (see the package documentation), a token in the
+//     query string or a form body): 400 with error="invalid_request";
 //   - the verifier cannot check tokens (ErrUnavailable): 503.
 //
 // CORS preflight requests are answered without a token. A nil verifier
@@ -130,6 +145,11 @@ func Middleware(v TokenVerifier, opts Options) func(http.Handler) http.Handler {
 	}
 	if v == nil {
 		m.log.Error("bearer: Middleware has no TokenVerifier; every request will fail")
+	}
+	for _, s := range m.scopes {
+		if s == offlineAccess {
+			m.log.Warn("bearer: Options.Scopes requires offline_access, which challenges never name; clients will not learn to request it")
+		}
 	}
 	if opts.ResourceMetadataURL != "" {
 		if err := checkURL("Options.ResourceMetadataURL", opts.ResourceMetadataURL); err != nil {
@@ -203,6 +223,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.reject(w, http.StatusBadRequest, "invalid_request", "Only one Authorization header is allowed", extra)
 		return
 	}
+	if len(auth[0]) > maxAuthorizationBytes {
+		m.reject(w, http.StatusBadRequest, "invalid_request", "The Authorization header is too long", extra)
+		return
+	}
 	scheme, token, _ := strings.Cut(auth[0], " ")
 	if !strings.EqualFold(scheme, "Bearer") {
 		// Credentials of another scheme are no bearer credentials at all.
@@ -210,7 +234,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token = strings.TrimLeft(token, " ")
-	if token == "" || !isToken68(token) {
+	if token == "" || len(token) > maxTokenBytes || !isToken68(token) {
 		m.reject(w, http.StatusBadRequest, "invalid_request", "The bearer token is malformed", extra)
 		return
 	}
@@ -320,9 +344,9 @@ func (m *middleware) challenge(code, desc string, extra []string) string {
 	return b.String()
 }
 
-// scopeParam joins the required scopes, skipping duplicates and strings
-// that are not RFC 6749 §3.3 scope tokens (they could not be expressed in
-// the space-separated list).
+// scopeParam joins the required scopes, skipping duplicates, strings that
+// are not RFC 6749 §3.3 scope tokens (they could not be expressed in the
+// space-separated list) and offline_access (see offlineAccess).
 func (m *middleware) scopeParam(extra []string) string {
 	var b strings.Builder
 	seen := func(s string, upto int, list []string) bool {
@@ -334,6 +358,9 @@ func (m *middleware) scopeParam(extra []string) string {
 		return false
 	}
 	add := func(s string) {
+		if s == offlineAccess {
+			return
+		}
 		if !isScopeToken(s) {
 			m.log.Warn("bearer: required scope is not a valid scope token; left out of the challenge")
 			return
