@@ -505,7 +505,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, t *template.Tem
 		h.log.LogAttrs(r.Context(), slog.LevelError, "consent: template failed", slog.String("template", name), slog.Any("error", err))
 		buf.Reset()
 		status = http.StatusInternalServerError
-		if name == "consent" || t != builtinError {
+		if t != builtinError {
 			if err := builtinError.ExecuteTemplate(buf, "error", &ErrorData{Lang: h.msgs.Lang, Messages: h.msgs, Status: status, Title: h.msgs.ErrorTitle, Message: h.msgs.ErrorUnavailable}); err != nil {
 				buf.Reset()
 			}
