@@ -35,7 +35,7 @@ type authzTarget struct {
 // is sent (303) to Config.InteractionURL with a "request_id". The endpoint
 // never sends CORS headers.
 func (s *Server) AuthorizationHandler() http.Handler {
-	return http.HandlerFunc(s.serveAuthorize)
+	return s.recoverer(http.HandlerFunc(s.serveAuthorize))
 }
 
 func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {

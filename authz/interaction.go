@@ -51,7 +51,9 @@ type Pending struct {
 	Scopes []ScopeInfo
 	// Resources are the resources the token will be for.
 	Resources []ResourceInfo
-	// Prompt is the OpenID Connect "prompt" parameter, if sent.
+	// Prompt is the OpenID Connect "prompt" parameter, if sent. The host
+	// decides what it means for its login (for "none", Deny at once when
+	// the user has no session, since this server cannot ask).
 	Prompt string
 	// CreatedAt and ExpiresAt bound the request.
 	CreatedAt time.Time
@@ -60,14 +62,19 @@ type Pending struct {
 
 // ScopeInfo is a scope as a consent page shows it.
 type ScopeInfo struct {
-	Name        string
+	// Name is the scope token.
+	Name string
+	// Description is Scope.Description from the configuration.
 	Description string
 }
 
 // ResourceInfo is a resource as a consent page shows it.
 type ResourceInfo struct {
+	// Identifier is the resource URI (the token audience).
 	Identifier string
-	Name       string
+	// Name is Resource.Name from the configuration; empty for audiences
+	// that come from Scope.Audiences and are not registered resources.
+	Name string
 }
 
 // Approval is the user's decision to grant a parked request.

@@ -235,9 +235,11 @@ func (s *Server) addGeneratedKey(ctx context.Context, notBefore *time.Time) (str
 
 // RotateKey generates a new ES256 signing key, stores it and makes it the
 // active key; the previous active key is retired but stays published until
-// every token it signed has expired. Other nodes pick the new key up with
-// [Server.ReloadKeys] (or on their own when they see its kid). RotateKey
-// fails when the keys come from Config.Keys.
+// every token it signed has expired. Other nodes sharing the store verify
+// tokens signed with the new key at once (an unknown kid makes them reload),
+// but keep signing with their current key until [Server.ReloadKeys] runs
+// on them: call it on every node after a rotation, or periodically.
+// RotateKey fails when the keys come from Config.Keys.
 func (s *Server) RotateKey(ctx context.Context) error {
 	if !s.storeKeys {
 		return errors.New("authz: keys are configured in Config.Keys; rotate them there")
@@ -307,7 +309,7 @@ func (s *Server) VerificationKey(ctx context.Context, kid string) (*jose.JSONWeb
 // JWKSHandler serves the public signing keys as a JWK Set (RFC 7517 §5).
 // Responses may be cached for five minutes and are readable cross-origin.
 func (s *Server) JWKSHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.recoverer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodOptions {
 			corsPreflight(w, "GET, HEAD, OPTIONS")
 			return
@@ -324,5 +326,5 @@ func (s *Server) JWKSHandler() http.Handler {
 		if r.Method == http.MethodGet {
 			_, _ = w.Write(s.keys.Load().jwks)
 		}
-	})
+	}))
 }

@@ -50,6 +50,11 @@ func (s *Server) buildMetadata() error {
 	for _, r := range s.resources {
 		md.ProtectedResources = append(md.ProtectedResources, r.Identifier)
 	}
+	wk, err := metadata.AuthorizationServerWellKnownPaths(s.issuer)
+	if err != nil {
+		return fmt.Errorf("authz: metadata paths: %w", err)
+	}
+	s.wellKnown = wk
 	h, err := metadata.AuthorizationServerHandler(&md)
 	if err != nil {
 		return fmt.Errorf("authz: metadata: %w", err)
@@ -89,7 +94,7 @@ func (s *Server) Metadata() metadata.AuthorizationServer {
 
 // MetadataHandler serves the RFC 8414 authorization server metadata
 // document: cacheable, with an ETag, readable cross-origin.
-func (s *Server) MetadataHandler() http.Handler { return s.metadataHandler }
+func (s *Server) MetadataHandler() http.Handler { return s.recoverer(s.metadataHandler) }
 
 // OpenIDConfigurationHandler serves the same metadata as an OpenID Connect
 // discovery document (with subject_types_supported and

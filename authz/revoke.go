@@ -20,7 +20,7 @@ import (
 // Access tokens minted without a grant (client_credentials,
 // IssueAccessToken) cannot be revoked; they are short-lived.
 func (s *Server) RevocationHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.recoverer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodOptions {
 			corsPreflight(w, "POST, OPTIONS")
 			return
@@ -37,7 +37,7 @@ func (s *Server) RevocationHandler() http.Handler {
 		h := w.Header()
 		setNoStore(h)
 		w.WriteHeader(http.StatusOK)
-	})
+	}))
 }
 
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
@@ -113,7 +113,7 @@ func (s *Server) revokeAccessToken(ctx context.Context, e *clientEntry, token st
 // token the caller may not see, and every unknown, expired or revoked
 // token, gives {"active":false}. Bad caller credentials give 401.
 func (s *Server) IntrospectionHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.recoverer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			methodNotAllowed(w, "POST")
 			return
@@ -128,7 +128,7 @@ func (s *Server) IntrospectionHandler() http.Handler {
 		setNoStore(h)
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body)
-	})
+	}))
 }
 
 var inactive = []byte(`{"active":false}`)

@@ -79,6 +79,7 @@ type Server struct {
 	cimdSupported        bool
 	metadataDoc          metadata.AuthorizationServer
 	metadataHandler      http.Handler
+	wellKnown            metadata.WellKnownPaths
 	openIDHandler        http.Handler
 
 	bodyPool sync.Pool
@@ -370,17 +371,15 @@ func (s *Server) Handler() http.Handler {
 		// without a path this is also the MCP 2025-03-26 default path.
 		s.registrar.Mount(mux)
 	}
-	wk, err := metadata.AuthorizationServerWellKnownPaths(s.issuer)
-	if err == nil {
-		mux.Handle(wk.AuthorizationServer, s.metadataHandler)
-		if wk.Legacy != "" {
-			// MCP 2025-03-26 clients drop the path and look at the root.
-			mux.Handle(wk.Legacy, s.metadataHandler)
-		}
-		if s.openIDHandler != nil {
-			for _, p := range wk.OpenIDConfiguration {
-				mux.Handle(p, s.openIDHandler)
-			}
+	wk := s.wellKnown
+	mux.Handle(wk.AuthorizationServer, s.metadataHandler)
+	if wk.Legacy != "" {
+		// MCP 2025-03-26 clients drop the path and look at the root.
+		mux.Handle(wk.Legacy, s.metadataHandler)
+	}
+	if s.openIDHandler != nil {
+		for _, p := range wk.OpenIDConfiguration {
+			mux.Handle(p, s.openIDHandler)
 		}
 	}
 	return s.recoverer(mux)

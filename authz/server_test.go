@@ -942,3 +942,27 @@ func TestDynamicRegistration(t *testing.T) {
 		t.Fatalf("registered client not marked used: %+v %v", c, err)
 	}
 }
+
+// TestPanicIsContained makes a policy executor panic: the handler answers
+// 500 server_error instead of dropping the connection, and the server keeps
+// serving.
+func TestPanicIsContained(t *testing.T) {
+	boom := policy.ExecutorFunc(func(ctx context.Context, r *policy.Request) error { panic("executor bug") })
+	cond := policy.ConditionFunc(func(ctx context.Context, r *policy.Request) (bool, error) { return r.ClientID == "boom", nil })
+	eng, err := policy.New(policy.NewRegistry(), []policy.Profile{{Name: "p", Executors: []policy.ExecutorSpec{{ID: "boom", Executor: boom}}}},
+		[]policy.Policy{{Name: "p", Conditions: []policy.ConditionSpec{{ID: "c", Condition: cond}}, Profiles: []string{"p"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *Config) { c.Policies = eng })
+	v := authorizeParams()
+	v.Set("client_id", "boom")
+	resp := e.get("/authorize?" + v.Encode())
+	resp.Body.Close()
+	if resp.StatusCode != 500 || resp.Header.Get("Location") != "" {
+		t.Fatalf("panic: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if code := e.code(authorizeParams()); code == "" {
+		t.Fatal("server broken after a panic")
+	}
+}

@@ -30,7 +30,7 @@ type issued struct {
 // Cache-Control: no-store; errors follow RFC 6749 §5.2. Responses are
 // readable cross-origin (browser-based MCP clients).
 func (s *Server) TokenHandler() http.Handler {
-	return http.HandlerFunc(s.serveToken)
+	return s.recoverer(http.HandlerFunc(s.serveToken))
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
