@@ -166,8 +166,18 @@ func isScheme(s string) bool {
 	return true
 }
 
-// formActionFor returns the CSP source that lets the browser follow the
-// redirect to redirectURI after the consent form is posted.
+// FormAction returns the CSP source that lets a browser follow the
+// redirect to redirectURI after a form on the page is posted
+// ("http://127.0.0.1:4711", "https://app.example", or "vscode:" for a
+// private-use scheme), for [SetPageHeaders]; "" when there is none.
+func FormAction(redirectURI string) string {
+	src, ok := formActionFor(redirectURI)
+	if !ok {
+		return ""
+	}
+	return src
+}
+
 func formActionFor(redirectURI string) (string, bool) {
 	u, err := url.Parse(redirectURI)
 	if err != nil || u.Scheme == "" {
