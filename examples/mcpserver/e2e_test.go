@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -376,4 +377,62 @@ func parseChallenge(t *testing.T, h string) map[string]string {
 		t.Fatalf("challenge %q: %v %+v", h, err, cs)
 	}
 	return cs[0].Params
+}
+
+// TestEndToEndClientIDMetadataDocument: the SDK client identifies itself
+// with a Client ID Metadata Document (an https URL) instead of
+// registering; the server fetches and checks the document.
+func TestEndToEndClientIDMetadataDocument(t *testing.T) {
+	var docURL string
+	docs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/client.json" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=600")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"client_id":                  docURL,
+			"client_name":                "CIMD test client",
+			"redirect_uris":              []string{testRedirect},
+			"grant_types":                []string{"authorization_code", "refresh_token"},
+			"response_types":             []string{"code"},
+			"token_endpoint_auth_method": "none",
+		})
+	}))
+	defer docs.Close()
+	docURL = docs.URL + "/client.json"
+
+	// The test's TLS server has a self-signed certificate on 127.0.0.1:
+	// trust it, and reach loopback, through the test fetch client.
+	s := startServerWith(t, func(c *config) { c.fetchClient = docs.Client() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f := &loginFetcher{t: t, b: newBrowser(t)}
+	rec := &recorder{}
+	hc := &http.Client{Transport: rec}
+	handler, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
+		ClientIDMetadataDocumentConfig: &auth.ClientIDMetadataDocumentConfig{URL: docURL},
+		RedirectURL:                    testRedirect,
+		AuthorizationCodeFetcher:       f.fetch,
+		Client:                         hc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil).
+		Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.mcpURL, HTTPClient: hc, OAuthHandler: handler, MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	defer cs.Close()
+	who := callTool(ctx, t, cs, "whoami", nil)
+	if who["client_id"] != docURL || who["subject"] != testUser {
+		t.Fatalf("whoami = %v", who)
+	}
+	for _, x := range rec.exchanges() {
+		if strings.HasSuffix(x.url, "/register") {
+			t.Errorf("the client registered although it has a metadata document: %+v", x)
+		}
+	}
 }

@@ -51,6 +51,10 @@ type config struct {
 	// loginFailureRate is the sustained rate of failed sign-ins allowed
 	// (burst 5); zero means one per second. Tests lower it.
 	loginFailureRate rate.Limit
+	// fetchClient, when set, makes every outbound fetch of a URL a client
+	// names (metadata documents, jwks_uri, logos). Tests set it to trust
+	// their TLS servers; nil means the library's safe clients.
+	fetchClient *http.Client
 }
 
 // parseConfig reads the command line; getenv supplies the NQ_*

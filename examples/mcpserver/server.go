@@ -148,11 +148,11 @@ func newServer(ctx context.Context, cfg *config, publicURL string, log *slog.Log
 	// jwks_uri, logos) go through the library's safe clients, which refuse
 	// loopback and private addresses. -allow-private-fetch swaps in a
 	// plain client for a development setup where those are served locally.
-	var fetchClient *http.Client
-	if cfg.allowPrivateFetch {
+	fetchClient := cfg.fetchClient
+	if fetchClient == nil && cfg.allowPrivateFetch {
 		fetchClient = &http.Client{Timeout: 5 * time.Second}
-		azCfg.HTTPClient = fetchClient
 	}
+	azCfg.HTTPClient = fetchClient
 	if err := s.setupCIMD(&azCfg, log); err != nil {
 		return nil, err
 	}
