@@ -135,7 +135,7 @@ func (s *Server) validateAuthorization(ctx context.Context, r *http.Request, p *
 		return nil, t, errInvalidRequest("The state parameter is too long.")
 	}
 	if p.dup != "" {
-		return nil, t, errInvalidRequest("The " + p.dup + " parameter is repeated.")
+		return nil, t, errRepeated(p.dup)
 	}
 	switch rt := p.get("response_type"); rt {
 	case "code":
@@ -408,8 +408,8 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, t *authzT
 		code = ErrCodeTemporarilyUnavailable
 	}
 	q := "error=" + url.QueryEscape(code)
-	if oe.Description != "" {
-		q += "&error_description=" + url.QueryEscape(oe.Description)
+	if d := descriptionText(oe.Description); d != "" {
+		q += "&error_description=" + url.QueryEscape(d)
 	}
 	s.redirect(w, t, q)
 }

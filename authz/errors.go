@@ -72,6 +72,46 @@ func errInvalidGrant(desc string) *Error   { return oauthErr(ErrCodeInvalidGrant
 func errInvalidScope(desc string) *Error   { return oauthErr(ErrCodeInvalidScope, desc) }
 func errInvalidTarget(desc string) *Error  { return oauthErr(ErrCodeInvalidTarget, desc) }
 
+// errRepeated reports a repeated parameter, naming it only when the name is
+// a plain identifier: parameter names are attacker-chosen text that must
+// not be reflected into error descriptions.
+func errRepeated(name string) *Error {
+	ok := name != "" && len(name) <= 40
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
+	}
+	if !ok {
+		return errInvalidRequest("A parameter is repeated.")
+	}
+	return errInvalidRequest("The " + name + " parameter is repeated.")
+}
+
+// descriptionText limits an error_description to the characters OAuth
+// allows (%x20-21 / %x23-5B / %x5D-7E, OAuth 2.1 §4.1.2.1 and §3.2.4) and
+// to 200 bytes; descriptions may carry text from policies.
+func descriptionText(s string) string {
+	clean := len(s) <= 200
+	for i := 0; clean && i < len(s); i++ {
+		c := s[i]
+		clean = c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'
+	}
+	if clean {
+		return s
+	}
+	b := make([]byte, 0, min(len(s), 200))
+	for i := 0; i < len(s) && len(b) < 200; i++ {
+		c := s[i]
+		switch {
+		case c == '"':
+			b = append(b, '\'')
+		case c >= 0x20 && c <= 0x7e && c != '\\':
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
 func errInvalidClient(desc string) *Error {
 	return &Error{Code: ErrCodeInvalidClient, Description: desc, Status: http.StatusUnauthorized}
 }
@@ -135,9 +175,9 @@ func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err erro
 	b := make([]byte, 0, 128)
 	b = append(b, `{"error":`...)
 	b = appendJSONString(b, oe.Code)
-	if oe.Description != "" {
+	if d := descriptionText(oe.Description); d != "" {
 		b = append(b, `,"error_description":`...)
-		b = appendJSONString(b, oe.Description)
+		b = appendJSONString(b, d)
 	}
 	if oe.URI != "" {
 		b = append(b, `,"error_uri":`...)

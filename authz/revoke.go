@@ -46,7 +46,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if p.dup != "" {
-		return errInvalidRequest("The " + p.dup + " parameter is repeated.")
+		return errRepeated(p.dup)
 	}
 	ctx := r.Context()
 	e, err := s.authenticateClient(ctx, r, &p, "")
@@ -139,7 +139,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) ([]byte, err
 		return nil, err
 	}
 	if p.dup != "" {
-		return nil, errInvalidRequest("The " + p.dup + " parameter is repeated.")
+		return nil, errRepeated(p.dup)
 	}
 	ctx := r.Context()
 	e, err := s.authenticateClient(ctx, r, &p, "")

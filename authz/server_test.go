@@ -966,3 +966,18 @@ func TestPanicIsContained(t *testing.T) {
 		t.Fatal("server broken after a panic")
 	}
 }
+
+func TestErrorDescriptionsAreSafe(t *testing.T) {
+	if got := descriptionText("a \"b\" \\ c\x01\u00e9"); got != "a 'b'  c" {
+		t.Fatalf("descriptionText = %q", got)
+	}
+	if got := errRepeated("x\"<script>").Description; strings.Contains(got, "script") {
+		t.Fatalf("reflected parameter name: %q", got)
+	}
+	e := newEnv(t)
+	resp := e.post("/token", url.Values{"grant_type": {"client_credentials"}, "\"evil\u00e9": {"1", "2"}}, "", "")
+	_, tj := decodeToken(t, resp)
+	if tj.Error != "invalid_request" || strings.Contains(tj.ErrorDescription, "evil") {
+		t.Fatalf("%+v", tj)
+	}
+}

@@ -83,7 +83,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, buf *[]byte) (*is
 		return nil, err
 	}
 	if p.dup != "" {
-		return nil, errInvalidRequest("The " + p.dup + " parameter is repeated.")
+		return nil, errRepeated(p.dup)
 	}
 	gt := p.get("grant_type")
 	switch gt {
