@@ -21,7 +21,7 @@ type clientTable struct {
 
 type clientRec struct {
 	c   storage.Client
-	exp *expiry[string] // in the kind's live or dead heap; nil if no expiry
+	exp expiry[string] // in the kind's live or dead heap, if c expires
 	// dead says which heap exp is in.
 	dead bool
 }
@@ -73,32 +73,27 @@ func (t *clientTable) insert(r *clientRec) {
 	kc := t.kind(r.c.Kind)
 	kc.total++
 	r.dead = false
-	if !r.c.ExpiresAt.IsZero() {
-		r.exp = kc.live.push(r.c.ExpiresAt, r.c.ID)
-	}
+	track(&kc.live, &r.exp, r.c.ExpiresAt, r.c.ID)
 }
 
 // detach removes r from its kind's count.
 func (t *clientTable) detach(r *clientRec) {
 	kc := t.kind(r.c.Kind)
 	kc.total--
-	if r.exp != nil {
-		if r.dead {
-			kc.dead.remove(r.exp)
-		} else {
-			kc.live.remove(r.exp)
-		}
-		r.exp = nil
+	if r.dead {
+		untrack(&kc.dead, &r.exp)
+	} else {
+		untrack(&kc.live, &r.exp)
 	}
 }
 
-// storedClient copies c for keeping, without the clear-text secrets that a
-// stored client must never carry.
-func storedClient(c *storage.Client) storage.Client {
-	d := *cloneClient(c)
-	d.Metadata.ClientSecret = ""
-	d.Metadata.RegistrationAccessToken = ""
-	return d
+// keep makes r.c a copy of c for keeping, without the clear-text secrets
+// that a stored client must never carry.
+func (r *clientRec) keep(c *storage.Client) {
+	r.c = *c
+	ownMetadata(&r.c.Metadata)
+	r.c.Metadata.ClientSecret = ""
+	r.c.Metadata.RegistrationAccessToken = ""
 }
 
 // CreateClient stores a new client. With limit > 0 it counts the unexpired
@@ -122,7 +117,8 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client, limit int) 
 	if limit > 0 && t.kind(c.Kind).unexpired(t, now) >= limit {
 		return storage.ErrLimitReached
 	}
-	r := &clientRec{c: storedClient(c)}
+	r := &clientRec{}
+	r.keep(c)
 	t.byID[c.ID] = r
 	t.insert(r)
 	return nil
@@ -166,7 +162,7 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 		return storage.ErrNotFound
 	}
 	t.detach(r)
-	r.c = storedClient(c)
+	r.keep(c)
 	t.insert(r)
 	return nil
 }
@@ -241,8 +237,6 @@ func (t *clientTable) purge(now time.Time, limit int) int {
 		kc.settle(t, now)
 		for n < limit && kc.dead.len() > 0 {
 			e := kc.dead.pop()
-			r := t.byID[e.key]
-			r.exp = nil
 			kc.total--
 			delete(t.byID, e.key)
 			n++

@@ -16,41 +16,44 @@ import (
 //
 // Revocation is recorded on the family, not on each token, so revoking a
 // family costs the same however often it has rotated, and revoking a grant
-// costs one step per family and per unused code of that grant.
+// costs one step per family and per code of that grant. The indexes are
+// intrusive lists, so filing a record allocates nothing beyond a map entry.
 type grantTable struct {
 	mu locker
 
 	grants    map[string]*grantRec
-	bySubject map[string]map[string]struct{} // subject → grant IDs
-	byClient  map[string]map[string]struct{} // client ID → grant IDs
+	bySubject index[string, grantRec]
+	byClient  index[string, grantRec]
 	grantExp  timeHeap[string]
 	seq       uint64
 
 	codes    map[storage.Hash]*codeRec
-	unused   map[string]map[storage.Hash]struct{} // grant ID → unused codes
+	codesOf  index[string, codeRec] // by grant ID
 	codeExp  timeHeap[storage.Hash]
 	tokens   map[storage.Hash]*tokenRec
 	families map[string]*familyRec
-	famsOf   map[string]map[string]struct{} // grant ID → family IDs
+	famsOf   index[string, familyRec] // by grant ID
 	tokenExp timeHeap[storage.Hash]
 }
 
 type grantRec struct {
-	g   storage.Grant
-	seq uint64 // creation order, to break CreatedAt ties when listing
-	exp *expiry[string]
+	g                   storage.Grant
+	seq                 uint64 // creation order, to break CreatedAt ties when listing
+	exp                 expiry[string]
+	bySubject, byClient links[grantRec]
 }
 
 type codeRec struct {
 	c    storage.AuthorizationCode
 	used bool
-	exp  *expiry[storage.Hash]
+	exp  expiry[storage.Hash]
+	of   links[codeRec]
 }
 
 type tokenRec struct {
 	t   storage.RefreshToken
 	fam *familyRec
-	exp *expiry[storage.Hash]
+	exp expiry[storage.Hash]
 }
 
 // familyRec is a rotation family. It lives as long as one of its tokens
@@ -60,35 +63,18 @@ type familyRec struct {
 	grantID   string
 	revokedAt time.Time
 	count     int
+	of        links[familyRec]
 }
 
 func (t *grantTable) init() {
 	t.grants = make(map[string]*grantRec)
-	t.bySubject = make(map[string]map[string]struct{})
-	t.byClient = make(map[string]map[string]struct{})
+	t.bySubject = newIndex[string](func(r *grantRec) *links[grantRec] { return &r.bySubject })
+	t.byClient = newIndex[string](func(r *grantRec) *links[grantRec] { return &r.byClient })
 	t.codes = make(map[storage.Hash]*codeRec)
-	t.unused = make(map[string]map[storage.Hash]struct{})
+	t.codesOf = newIndex[string](func(r *codeRec) *links[codeRec] { return &r.of })
 	t.tokens = make(map[storage.Hash]*tokenRec)
 	t.families = make(map[string]*familyRec)
-	t.famsOf = make(map[string]map[string]struct{})
-}
-
-func addTo[K, V comparable](m map[K]map[V]struct{}, k K, v V) {
-	set := m[k]
-	if set == nil {
-		set = make(map[V]struct{}, 1)
-		m[k] = set
-	}
-	set[v] = struct{}{}
-}
-
-func removeFrom[K, V comparable](m map[K]map[V]struct{}, k K, v V) {
-	if set := m[k]; set != nil {
-		delete(set, v)
-		if len(set) == 0 {
-			delete(m, k)
-		}
-	}
+	t.famsOf = newIndex[string](func(r *familyRec) *links[familyRec] { return &r.of })
 }
 
 // grantEnd is when a grant may be purged: its expiry, or for a grant
@@ -121,11 +107,12 @@ func (s *Store) CreateGrant(ctx context.Context, g *storage.Grant) error {
 		return storage.ErrConflict
 	}
 	t.seq++
-	r := &grantRec{g: *cloneGrant(g), seq: t.seq}
+	r := &grantRec{g: *g, seq: t.seq}
+	ownGrant(&r.g)
 	track(&t.grantExp, &r.exp, grantEnd(&r.g), g.ID)
 	t.grants[g.ID] = r
-	addTo(t.bySubject, g.Subject, g.ID)
-	addTo(t.byClient, g.ClientID, g.ID)
+	t.bySubject.add(g.Subject, r)
+	t.byClient.add(g.ClientID, r)
 	return nil
 }
 
@@ -173,18 +160,17 @@ func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error 
 
 // revoke does RevokeGrant's work and reports whether the grant exists.
 func (t *grantTable) revoke(id string, at time.Time) bool {
-	for fid := range t.famsOf[id] {
-		if f := t.families[fid]; f != nil && f.revokedAt.IsZero() {
+	t.famsOf.each(id, func(f *familyRec) {
+		if f.revokedAt.IsZero() {
 			f.revokedAt = at
 		}
-	}
-	for h := range t.unused[id] {
-		if c := t.codes[h]; c != nil {
-			untrack(&t.codeExp, &c.exp)
-			delete(t.codes, h)
+	})
+	// Used codes stay: a replay must still be recognised as one.
+	t.codesOf.each(id, func(c *codeRec) {
+		if !c.used {
+			t.dropCode(c)
 		}
-	}
-	delete(t.unused, id)
+	})
 	r, ok := t.grants[id]
 	if !ok {
 		return false
@@ -204,9 +190,7 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time
 	t := &s.grants
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for id := range t.byClient[clientID] {
-		t.revoke(id, at)
-	}
+	t.byClient.each(clientID, func(r *grantRec) { t.revoke(r.g.ID, at) })
 	return nil
 }
 
@@ -218,13 +202,12 @@ func (s *Store) ListGrants(ctx context.Context, subject string) ([]*storage.Gran
 	now := s.now()
 	t := &s.grants
 	t.mu.RLock()
-	recs := make([]*grantRec, 0, len(t.bySubject[subject]))
-	for id := range t.bySubject[subject] {
-		r := t.grants[id]
+	var recs []*grantRec
+	t.bySubject.each(subject, func(r *grantRec) {
 		if r.g.RevokedAt.IsZero() && !expired(r.g.ExpiresAt, now) {
 			recs = append(recs, r)
 		}
-	}
+	})
 	slices.SortFunc(recs, func(a, b *grantRec) int {
 		if c := b.g.CreatedAt.Compare(a.g.CreatedAt); c != 0 {
 			return c
@@ -258,10 +241,11 @@ func (s *Store) SaveCode(ctx context.Context, c *storage.AuthorizationCode) erro
 	if t.revokedGrant(c.GrantID) {
 		return storage.ErrRevoked
 	}
-	r := &codeRec{c: *cloneCode(c)}
+	r := &codeRec{c: *c}
+	ownCode(&r.c)
 	track(&t.codeExp, &r.exp, c.ExpiresAt, c.Hash)
 	t.codes[c.Hash] = r
-	addTo(t.unused, c.GrantID, c.Hash)
+	t.codesOf.add(c.GrantID, r)
 	return nil
 }
 
@@ -286,7 +270,6 @@ func (s *Store) ConsumeCode(ctx context.Context, hash storage.Hash) (*storage.Au
 		return cloneCode(&r.c), storage.ErrExpired
 	}
 	r.used = true
-	removeFrom(t.unused, r.c.GrantID, hash)
 	return cloneCode(&r.c), nil
 }
 
@@ -300,9 +283,17 @@ func tokenCopy(r *tokenRec) *storage.RefreshToken {
 	return c
 }
 
+// dropCode deletes a code and everything that refers to it.
+func (t *grantTable) dropCode(r *codeRec) {
+	untrack(&t.codeExp, &r.exp)
+	delete(t.codes, r.c.Hash)
+	t.codesOf.remove(r.c.GrantID, r)
+}
+
 // addToken stores a copy of tok as a member of f.
 func (t *grantTable) addToken(tok *storage.RefreshToken, f *familyRec) {
-	r := &tokenRec{t: *cloneRefreshToken(tok), fam: f}
+	r := &tokenRec{t: *tok, fam: f}
+	ownToken(&r.t)
 	r.t.FamilyID = f.id
 	track(&t.tokenExp, &r.exp, tok.ExpiresAt, tok.Hash)
 	t.tokens[tok.Hash] = r
@@ -338,7 +329,7 @@ func (s *Store) SaveRefreshToken(ctx context.Context, tok *storage.RefreshToken)
 	}
 	f := &familyRec{id: fid, grantID: tok.GrantID}
 	t.families[fid] = f
-	addTo(t.famsOf, tok.GrantID, fid)
+	t.famsOf.add(tok.GrantID, f)
 	t.addToken(tok, f)
 	return nil
 }
@@ -431,21 +422,19 @@ func (t *grantTable) purge(now time.Time, limit int) int {
 		delete(t.tokens, h)
 		if r.fam.count--; r.fam.count == 0 {
 			delete(t.families, r.fam.id)
-			removeFrom(t.famsOf, r.fam.grantID, r.fam.id)
+			t.famsOf.remove(r.fam.grantID, r.fam)
 		}
 	})
 	n += purgeHeap(&t.codeExp, now, limit-n, func(h storage.Hash) {
 		r := t.codes[h]
 		delete(t.codes, h)
-		if !r.used {
-			removeFrom(t.unused, r.c.GrantID, h)
-		}
+		t.codesOf.remove(r.c.GrantID, r)
 	})
 	n += purgeHeap(&t.grantExp, now, limit-n, func(id string) {
 		r := t.grants[id]
 		delete(t.grants, id)
-		removeFrom(t.bySubject, r.g.Subject, id)
-		removeFrom(t.byClient, r.g.ClientID, id)
+		t.bySubject.remove(r.g.Subject, r)
+		t.byClient.remove(r.g.ClientID, r)
 	})
 	return n
 }

@@ -2,13 +2,13 @@ package memory
 
 import "time"
 
-// expiry is one record's place in a timeHeap. Records keep a pointer to
-// their entry so that an update or delete can fix or remove it in O(log n)
-// without leaving stale entries behind.
+// expiry is a record's place in a timeHeap. Records embed it, so tracking
+// an expiry costs no allocation, and an update or delete fixes or removes
+// the entry in O(log n) without leaving stale entries behind.
 type expiry[K comparable] struct {
 	at  time.Time
 	key K
-	idx int
+	pos int // index in the heap plus one; 0 when in no heap
 }
 
 // timeHeap orders expiry entries by time: earliest first, or latest first
@@ -38,8 +38,8 @@ func (h *timeHeap[K]) less(i, j int) bool {
 
 func (h *timeHeap[K]) swap(i, j int) {
 	h.s[i], h.s[j] = h.s[j], h.s[i]
-	h.s[i].idx = i
-	h.s[j].idx = j
+	h.s[i].pos = i + 1
+	h.s[j].pos = j + 1
 }
 
 func (h *timeHeap[K]) up(j int) {
@@ -73,24 +73,17 @@ func (h *timeHeap[K]) down(i int) bool {
 	return i > i0
 }
 
-// push adds a new entry for key and returns it.
-func (h *timeHeap[K]) push(at time.Time, key K) *expiry[K] {
-	e := &expiry[K]{at: at, key: key}
-	h.add(e)
-	return e
-}
-
-// add inserts an entry that is in no heap.
+// add inserts e, which must be in no heap.
 func (h *timeHeap[K]) add(e *expiry[K]) {
-	e.idx = len(h.s)
 	h.s = append(h.s, e)
-	h.up(e.idx)
+	e.pos = len(h.s)
+	h.up(e.pos - 1)
 }
 
-// remove takes e out of the heap.
+// remove takes e, which must be in h, out of it.
 func (h *timeHeap[K]) remove(e *expiry[K]) {
 	n := len(h.s) - 1
-	i := e.idx
+	i := e.pos - 1
 	if i != n {
 		h.swap(i, n)
 	}
@@ -99,14 +92,14 @@ func (h *timeHeap[K]) remove(e *expiry[K]) {
 	if i != n && !h.down(i) {
 		h.up(i)
 	}
-	e.idx = -1
+	e.pos = 0
 }
 
-// fix moves e to its place after its time changed to at.
+// fix moves e, which must be in h, to its place for the time at.
 func (h *timeHeap[K]) fix(e *expiry[K], at time.Time) {
 	e.at = at
-	if !h.down(e.idx) {
-		h.up(e.idx)
+	if !h.down(e.pos - 1) {
+		h.up(e.pos - 1)
 	}
 }
 
@@ -118,26 +111,23 @@ func (h *timeHeap[K]) pop() *expiry[K] {
 }
 
 // track keeps a record's heap entry in step with its expiry time: a zero
-// time means the record never expires and has no entry.
-func track[K comparable](h *timeHeap[K], e **expiry[K], at time.Time, key K) {
+// time means the record never expires and is in no heap.
+func track[K comparable](h *timeHeap[K], e *expiry[K], at time.Time, key K) {
 	switch {
 	case at.IsZero():
-		if *e != nil {
-			h.remove(*e)
-			*e = nil
-		}
-	case *e == nil:
-		*e = h.push(at, key)
+		untrack(h, e)
+	case e.pos == 0:
+		e.at, e.key = at, key
+		h.add(e)
 	default:
-		h.fix(*e, at)
+		h.fix(e, at)
 	}
 }
 
 // untrack removes a record's heap entry, if it has one.
-func untrack[K comparable](h *timeHeap[K], e **expiry[K]) {
-	if *e != nil {
-		h.remove(*e)
-		*e = nil
+func untrack[K comparable](h *timeHeap[K], e *expiry[K]) {
+	if e.pos != 0 {
+		h.remove(e)
 	}
 }
 
@@ -162,3 +152,62 @@ func purgeHeap[K comparable](h *timeHeap[K], now time.Time, limit int, del func(
 	}
 	return n
 }
+
+// links are a record's neighbours in one index list.
+type links[T any] struct{ prev, next *T }
+
+// index files records under a key in intrusive doubly-linked lists. Filing
+// and unfiling cost no allocation beyond the map entry of a key's first
+// record, and walking a key's records costs one step per record: what
+// revoking a grant's families and codes needs, without a map per grant.
+type index[K comparable, T any] struct {
+	heads map[K]*T
+	link  func(*T) *links[T]
+}
+
+func newIndex[K comparable, T any](link func(*T) *links[T]) index[K, T] {
+	return index[K, T]{heads: make(map[K]*T), link: link}
+}
+
+// add files r under k.
+func (x *index[K, T]) add(k K, r *T) {
+	l := x.link(r)
+	head := x.heads[k]
+	l.prev, l.next = nil, head
+	if head != nil {
+		x.link(head).prev = r
+	}
+	x.heads[k] = r
+}
+
+// remove unfiles r from k; it does nothing if r is not filed there.
+func (x *index[K, T]) remove(k K, r *T) {
+	l := x.link(r)
+	switch {
+	case l.prev != nil:
+		x.link(l.prev).next = l.next
+	case x.heads[k] != r:
+		return
+	case l.next != nil:
+		x.heads[k] = l.next
+	default:
+		delete(x.heads, k)
+	}
+	if l.next != nil {
+		x.link(l.next).prev = l.prev
+	}
+	l.prev, l.next = nil, nil
+}
+
+// each calls fn for every record filed under k; fn may unfile the record
+// it is given.
+func (x *index[K, T]) each(k K, fn func(*T)) {
+	for r := x.heads[k]; r != nil; {
+		next := x.link(r).next
+		fn(r)
+		r = next
+	}
+}
+
+// len returns how many keys have records filed.
+func (x *index[K, T]) len() int { return len(x.heads) }

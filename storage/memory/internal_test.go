@@ -14,8 +14,8 @@ import (
 func checkHeap[K comparable](t *testing.T, h *timeHeap[K]) {
 	t.Helper()
 	for i, e := range h.s {
-		if e.idx != i {
-			t.Fatalf("entry at %d thinks it is at %d", i, e.idx)
+		if e.pos != i+1 {
+			t.Fatalf("entry at %d thinks it is at %d", i, e.pos-1)
 		}
 		if i > 0 && h.less(i, (i-1)/2) {
 			t.Fatalf("entry %d is out of order with its parent", i)
@@ -33,7 +33,9 @@ func TestHeapRandomOperations(t *testing.T) {
 			for i := range 5000 {
 				switch op := r.IntN(4); {
 				case op == 0 || len(live) == 0:
-					live[i] = h.push(base.Add(time.Duration(r.IntN(1000))*time.Second), i)
+					e := &expiry[int]{at: base.Add(time.Duration(r.IntN(1000)) * time.Second), key: i}
+					h.add(e)
+					live[i] = e
 				case op == 1:
 					for k, e := range live {
 						h.remove(e)
@@ -185,9 +187,9 @@ func TestPurgeLeavesNothingBehind(t *testing.T) {
 	g := &s.grants
 	sizes := map[string]int{
 		"clients": len(s.clients.byID), "requests": len(s.requests.byID), "request heap": s.requests.exp.len(),
-		"grants": len(g.grants), "bySubject": len(g.bySubject), "byClient": len(g.byClient), "grant heap": g.grantExp.len(),
-		"codes": len(g.codes), "unused": len(g.unused), "code heap": g.codeExp.len(),
-		"tokens": len(g.tokens), "families": len(g.families), "famsOf": len(g.famsOf), "token heap": g.tokenExp.len(),
+		"grants": len(g.grants), "bySubject": g.bySubject.len(), "byClient": g.byClient.len(), "grant heap": g.grantExp.len(),
+		"codes": len(g.codes), "codesOf": g.codesOf.len(), "code heap": g.codeExp.len(),
+		"tokens": len(g.tokens), "families": len(g.families), "famsOf": g.famsOf.len(), "token heap": g.tokenExp.len(),
 		"keys": len(s.keys.byID), "key heap": s.keys.exp.len(), "iats": len(s.iats.byHash), "iat heap": s.iats.exp.len(),
 		"consents": len(s.consents.by), "consent heap": s.consents.exp.len(), "jtis": len(s.jtis.by), "jti heap": s.jtis.exp.len(),
 	}
@@ -224,5 +226,55 @@ func TestRevokedGrantRefusesNewCodesAndTokens(t *testing.T) {
 	}
 	if len(s.grants.families) != 0 || len(s.grants.codes) != 0 {
 		t.Errorf("refused records left state behind")
+	}
+}
+
+func TestIndexRandomOperations(t *testing.T) {
+	type rec struct {
+		id int
+		l  links[rec]
+	}
+	x := newIndex[int](func(r *rec) *links[rec] { return &r.l })
+	recs := make([]*rec, 200)
+	filed := make([]int, len(recs)) // key+1, 0 when unfiled
+	for i := range recs {
+		recs[i] = &rec{id: i}
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for step := range 20000 {
+		i := r.IntN(len(recs))
+		if filed[i] == 0 {
+			k := r.IntN(5)
+			x.add(k, recs[i])
+			filed[i] = k + 1
+		} else {
+			// Removing from the wrong key must change nothing.
+			x.remove((filed[i])%5, recs[i])
+			x.remove(filed[i]-1, recs[i])
+			filed[i] = 0
+		}
+		keys := 0
+		for k := range 5 {
+			got := map[int]bool{}
+			x.each(k, func(r *rec) { got[r.id] = true })
+			want := 0
+			for j, f := range filed {
+				if f == k+1 {
+					want++
+					if !got[j] {
+						t.Fatalf("step %d: record %d missing under key %d", step, j, k)
+					}
+				}
+			}
+			if len(got) != want {
+				t.Fatalf("step %d: key %d lists %d records, want %d", step, k, len(got), want)
+			}
+			if want > 0 {
+				keys++
+			}
+		}
+		if x.len() != keys {
+			t.Fatalf("step %d: %d keys in the index, want %d", step, x.len(), keys)
+		}
 	}
 }

@@ -18,7 +18,7 @@ type requestTable struct {
 
 type requestRec struct {
 	r   storage.AuthorizationRequest
-	exp *expiry[string]
+	exp expiry[string]
 }
 
 func (t *requestTable) init() { t.byID = make(map[string]*requestRec) }
@@ -38,7 +38,8 @@ func (s *Store) SaveAuthorizationRequest(ctx context.Context, r *storage.Authori
 	if _, ok := t.byID[r.ID]; ok {
 		return storage.ErrConflict
 	}
-	rec := &requestRec{r: *cloneAuthorizationRequest(r)}
+	rec := &requestRec{r: *r}
+	ownRequest(&rec.r)
 	track(&t.exp, &rec.exp, r.ExpiresAt, r.ID)
 	t.byID[r.ID] = rec
 	return nil
@@ -107,7 +108,7 @@ type keyTable struct {
 type keyRec struct {
 	k   storage.SigningKey
 	seq uint64 // insertion order, to break CreatedAt ties
-	exp *expiry[string]
+	exp expiry[string]
 }
 
 func (t *keyTable) init() { t.byID = make(map[string]*keyRec) }
@@ -127,7 +128,8 @@ func (s *Store) AddKey(ctx context.Context, k *storage.SigningKey) error {
 		return storage.ErrConflict
 	}
 	t.seq++
-	rec := &keyRec{k: *cloneKey(k), seq: t.seq}
+	rec := &keyRec{k: *k, seq: t.seq}
+	ownKey(&rec.k)
 	track(&t.exp, &rec.exp, k.ExpiresAt, k.ID)
 	t.byID[k.ID] = rec
 	return nil
@@ -195,7 +197,7 @@ type iatTable struct {
 
 type iatRec struct {
 	t   storage.InitialAccessToken
-	exp *expiry[storage.Hash]
+	exp expiry[storage.Hash]
 }
 
 func (t *iatTable) init() { t.byHash = make(map[storage.Hash]*iatRec) }
@@ -264,7 +266,7 @@ type consentKey struct{ subject, clientID string }
 
 type consentRec struct {
 	c   storage.Consent
-	exp *expiry[consentKey]
+	exp expiry[consentKey]
 }
 
 func (t *consentTable) init() { t.by = make(map[consentKey]*consentRec) }
@@ -286,7 +288,8 @@ func (s *Store) SaveConsent(ctx context.Context, c *storage.Consent) error {
 		rec = &consentRec{}
 		t.by[k] = rec
 	}
-	rec.c = *cloneConsent(c)
+	rec.c = *c
+	ownConsent(&rec.c)
 	track(&t.exp, &rec.exp, c.ExpiresAt, k)
 	return nil
 }
@@ -343,7 +346,7 @@ type jtiTable struct {
 
 type jtiRec struct {
 	until time.Time
-	exp   *expiry[string]
+	exp   expiry[string]
 }
 
 func (t *jtiTable) init() { t.by = make(map[string]*jtiRec) }
