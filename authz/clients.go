@@ -232,15 +232,15 @@ func allowsGrant(c *storage.Client, g string) bool {
 // request's grant type ("" at revocation and introspection); with it the
 // client is resolved through the policies (see tokenClient).
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p *params, grantType string) (*clientEntry, error) {
-	var basicID, basicSecret string
+	var basicID, basicSecret, rawSecret string
 	hasBasic := false
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		if len(auth) > 6 && strings.EqualFold(auth[:6], "basic ") {
-			id, secret, err := parseBasic(auth[6:])
+			id, secret, raw, err := parseBasic(auth[6:])
 			if err != nil {
 				return nil, &Error{Code: ErrCodeInvalidClient, Description: "Malformed HTTP Basic credentials.", Status: http.StatusUnauthorized}
 			}
-			basicID, basicSecret, hasBasic = id, secret, true
+			basicID, basicSecret, rawSecret, hasBasic = id, secret, raw, true
 		}
 	}
 	if p.isDup("client_id") || p.isDup("client_secret") || p.isDup("client_assertion") || p.isDup("client_assertion_type") {
@@ -272,7 +272,13 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p *par
 		if err != nil {
 			return nil, err
 		}
-		if err := s.checkSecret(e, AuthMethodClientSecretBasic, basicSecret); err != nil {
+		err = s.checkSecret(e, AuthMethodClientSecretBasic, basicSecret)
+		if err != nil && rawSecret != basicSecret {
+			// Many clients do not form-encode the secret as RFC 6749
+			// §2.3.1 asks; accept the secret as sent too.
+			err = s.checkSecret(e, AuthMethodClientSecretBasic, rawSecret)
+		}
+		if err != nil {
 			return nil, err
 		}
 		return e, nil
@@ -311,27 +317,28 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p *par
 	}
 }
 
-// parseBasic decodes an HTTP Basic credential; id and secret are
-// form-url-decoded as RFC 6749 §2.3.1 requires.
-func parseBasic(enc string) (string, string, error) {
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
+// parseBasic decodes an HTTP Basic credential. id and secret are
+// form-url-decoded as RFC 6749 §2.3.1 requires; raw is the secret as sent,
+// for clients that skip the encoding.
+func parseBasic(enc string) (id, secret, raw string, err error) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	id, secret, ok := strings.Cut(string(raw), ":")
+	rawID, raw, ok := strings.Cut(string(b), ":")
 	if !ok {
-		return "", "", errors.New("no colon")
+		return "", "", "", errors.New("no colon")
 	}
-	if id, err = url.QueryUnescape(id); err != nil {
-		return "", "", err
+	if id, err = url.QueryUnescape(rawID); err != nil {
+		return "", "", "", err
 	}
-	if secret, err = url.QueryUnescape(secret); err != nil {
-		return "", "", err
+	if secret, err = url.QueryUnescape(raw); err != nil {
+		secret = raw
 	}
 	if id == "" {
-		return "", "", errors.New("empty id")
+		return "", "", "", errors.New("empty id")
 	}
-	return id, secret, nil
+	return id, secret, raw, nil
 }
 
 // checkSecret verifies a shared secret in constant time.

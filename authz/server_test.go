@@ -374,6 +374,24 @@ func TestSecretPostAndFormEncodedBasic(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("form-encoded Basic: %d %+v", status, tj)
 	}
+	// A client that does not form-encode its secret is accepted too.
+	req, _ := http.NewRequest(http.MethodPost, e.issuer+"/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(odd), oddSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, tj = decodeToken(t, resp); status != 200 {
+		t.Fatalf("raw Basic secret: %d %+v", status, tj)
+	}
+	req, _ = http.NewRequest(http.MethodPost, e.issuer+"/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(odd), oddSecret+"x")
+	resp, _ = http.DefaultClient.Do(req)
+	if status, tj = decodeToken(t, resp); status != 401 || resp.Header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("wrong raw secret: %d %+v", status, tj)
+	}
 	// x/oauth2-style code flow with client_secret_post.
 	v := authorizeParams()
 	v.Set("client_id", postID)
