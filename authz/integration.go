@@ -15,7 +15,8 @@ import (
 )
 
 // unusedMetadataClientTTL is how long a client resolved from a metadata
-// document stays in the store before its first completed authorization.
+// document stays in the store before its first completed authorization
+// (renewed while it keeps being resolved).
 const unusedMetadataClientTTL = 24 * time.Hour
 
 // policyError converts an error from the policy engine into the *Error a
@@ -111,12 +112,14 @@ func (s *Server) saveMetadataClient(ctx context.Context, resolved *storage.Clien
 			return nil, errInvalidRequest("The client_id belongs to another client.")
 		}
 		c.CreatedAt, c.FirstUsedAt = old.CreatedAt, old.FirstUsedAt
+		c.ExpiresAt = old.ExpiresAt
+		renew := false
 		if !c.FirstUsedAt.IsZero() {
 			c.ExpiresAt = time.Time{}
-		} else if c.ExpiresAt.IsZero() {
-			c.ExpiresAt = old.ExpiresAt
+		} else if old.ExpiresAt.Sub(now) < unusedMetadataClientTTL/2 {
+			c.ExpiresAt, renew = now.Add(unusedMetadataClientTTL), true
 		}
-		if reflect.DeepEqual(old.Metadata, c.Metadata) && old.ExpiresAt.Equal(c.ExpiresAt) {
+		if !renew && reflect.DeepEqual(old.Metadata, c.Metadata) && old.ExpiresAt.Equal(c.ExpiresAt) {
 			return old, nil
 		}
 		c.UpdatedAt = now
@@ -125,10 +128,12 @@ func (s *Server) saveMetadataClient(ctx context.Context, resolved *storage.Clien
 		}
 		return &c, nil
 	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrExpired):
+		// The record's lifetime is about removing clients that never
+		// completed an authorization, not about the document's cache
+		// lifetime (the resolver decides freshness): it must outlast a
+		// slow login, and MarkClientUsed makes it permanent.
 		c.CreatedAt, c.UpdatedAt, c.FirstUsedAt = now, now, time.Time{}
-		if c.ExpiresAt.IsZero() {
-			c.ExpiresAt = now.Add(unusedMetadataClientTTL)
-		}
+		c.ExpiresAt = now.Add(unusedMetadataClientTTL)
 		err := s.store.CreateClient(ctx, &c, 0)
 		if errors.Is(err, storage.ErrConflict) {
 			// An expired record, or a concurrent first request.

@@ -858,7 +858,9 @@ func TestMetadataDocumentClientThroughPolicy(t *testing.T) {
 		resolved++
 		r.Client = &storage.Client{ID: r.ClientID, Kind: storage.ClientMetadataDocument, Metadata: metadata.Client{
 			ClientID: r.ClientID, ClientName: "Doc Client", RedirectURIs: []string{"http://127.0.0.1/callback"},
-			GrantTypes: []string{"authorization_code", "refresh_token"}, TokenEndpointAuthMethod: "none"}}
+			GrantTypes: []string{"authorization_code", "refresh_token"}, TokenEndpointAuthMethod: "none"},
+			// A document cached for one minute only (the fake clock starts at 12:00).
+			ExpiresAt: time.Date(2026, 8, 1, 12, 1, 0, 0, time.UTC)}
 		return nil
 	})
 	cond := policy.ConditionFunc(func(ctx context.Context, r *policy.Request) (bool, error) {
@@ -890,6 +892,8 @@ func TestMetadataDocumentClientThroughPolicy(t *testing.T) {
 	if err != nil || stored.Kind != storage.ClientMetadataDocument {
 		t.Fatalf("stored client: %+v %v", stored, err)
 	}
+	// A slow login outlasts the document's cache lifetime.
+	e.clock.Advance(5 * time.Minute)
 	w := &recorder{h: http.Header{}}
 	r, _ := http.NewRequest(http.MethodGet, "/login", nil)
 	if err := e.srv.Approve(w, r, id, Approval{Subject: "alice", Scopes: []string{"mcp:tools"}}); err != nil {
