@@ -51,6 +51,9 @@ major=$("$node" -p 'process.versions.node.split(".")[0]')
 [ "$major" -ge 22 ] || die "the suite needs Node >= 22; $node is $("$node" -v) (see README.md)"
 say "node $("$node" -v) ($node)"
 
+# The driver's own tests (scripted login, baseline comparison): a second.
+"$node" --test --test-reporter=dot "$here"/test/*.test.mjs
+
 # 2. The server under test, built once so that the process we stop is the
 # server itself (go run would leave its child behind).
 rm -rf "$out"
