@@ -108,6 +108,33 @@
 // deletes the client and answers 204. The policy a client registered under
 // also governs these calls (web origin, caller address, rate limit).
 //
+// # Limits
+//
+// Registration is open to anonymous callers, so every input is bounded:
+//
+//   - body (registration and update): [MaxBodyBytes] (64 KiB), JSON nested
+//     at most 32 deep; then the member limits of [metadata.Client.Validate]
+//     (for example 20 redirect URIs of at most 2000 bytes each). Over a
+//     limit is 400 invalid_client_metadata (or invalid_redirect_uri), and
+//     nothing is stored or changed;
+//   - Authorization header: exactly one, carrying a b64token of at most 512
+//     bytes (issued tokens are 45); otherwise 401 invalid_token before any
+//     lookup;
+//   - client_id in a configuration URI: at most 128 bytes (issued IDs are
+//     22), else the same 401 as for an unknown client, without a lookup;
+//   - client input quoted in an error description (Origin, URIs, scopes):
+//     at most 80 bytes, printable ASCII, quotes replaced;
+//   - per-address rate limit ([DefaultRateLimit], [DefaultRateBurst]),
+//     remembering at most Config.RateLimitAddresses (4096) addresses per
+//     policy; at most Config.MaxClients (1000) unexpired registered
+//     clients; unused clients lapse after Config.UnusedClientTTL (24 h).
+//
+// Nothing secret is logged or echoed: log records name the client_id,
+// policy, caller address and reason, never a client secret, initial or
+// registration access token, and error descriptions never quote them.
+// Credentials are compared as hashes with [storage.Hash.Equal], in
+// constant time.
+//
 // # Policies
 //
 // Anonymous registration and registration with an initial access token

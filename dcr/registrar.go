@@ -228,9 +228,14 @@ func bearerToken(req *http.Request) (tok string, present bool, e *regError) {
 	return tok, true, nil
 }
 
+// maxTokenLength bounds an initial or registration access token taken from
+// the Authorization header; the tokens this package issues are 45 bytes.
+// A longer one is refused as malformed before it is hashed.
+const maxTokenLength = 512
+
 // validB64Token checks the b64token syntax of RFC 6750 §2.1.
 func validB64Token(s string) bool {
-	if s == "" || len(s) > 512 {
+	if s == "" || len(s) > maxTokenLength {
 		return false
 	}
 	i := 0
