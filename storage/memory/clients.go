@@ -185,22 +185,18 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 }
 
 // MarkClientUsed sets FirstUsedAt (once) and clears ExpiresAt. A client
-// that has already expired is not revived: it answers ErrExpired, because
-// it may be purged at any moment and its authorization should not complete.
+// whose record lapsed while its user was logging in, but was not purged
+// yet, is kept: an authorization for it just completed, so it is in use.
 func (s *Store) MarkClientUsed(ctx context.Context, id string, at time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	now := s.now()
 	t := &s.clients
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	r, ok := t.byID[id]
 	if !ok {
 		return storage.ErrNotFound
-	}
-	if expired(r.c.ExpiresAt, now) {
-		return storage.ErrExpired
 	}
 	t.detach(r)
 	if r.c.FirstUsedAt.IsZero() {

@@ -110,7 +110,7 @@ func TestCanceledContext(t *testing.T) {
 	}
 }
 
-func TestMarkClientUsedDoesNotReviveExpired(t *testing.T) {
+func TestMarkClientUsedKeepsLapsedClient(t *testing.T) {
 	clk := storagetest.NewClock(time.Time{})
 	s := memory.New(memory.Options{Clock: clk.Now})
 	ctx := t.Context()
@@ -119,12 +119,18 @@ func TestMarkClientUsedDoesNotReviveExpired(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Minute)
-	if err := s.MarkClientUsed(ctx, c.ID, clk.Now()); !errors.Is(err, storage.ErrExpired) {
-		t.Errorf("MarkClientUsed of an expired client: %v, want ErrExpired", err)
+	if err := s.MarkClientUsed(ctx, c.ID, clk.Now()); err != nil {
+		t.Fatalf("MarkClientUsed of a lapsed, unpurged client: %v", err)
 	}
 	got, err := s.GetClient(ctx, c.ID)
-	if !errors.Is(err, storage.ErrExpired) || got == nil || !got.FirstUsedAt.IsZero() {
-		t.Errorf("expired client after MarkClientUsed: %+v, %v", got, err)
+	if err != nil || !got.ExpiresAt.IsZero() || !got.FirstUsedAt.Equal(clk.Now()) {
+		t.Errorf("client after MarkClientUsed: %+v, %v", got, err)
+	}
+	if n, _ := s.CountClients(ctx, storage.ClientRegistered); n != 1 {
+		t.Errorf("CountClients = %d, want 1", n)
+	}
+	if n, _ := s.PurgeExpired(ctx, clk.Now().Add(time.Hour), 10); n != 0 {
+		t.Errorf("PurgeExpired deleted %d records, want the used client kept", n)
 	}
 }
 
