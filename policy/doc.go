@@ -174,6 +174,18 @@
 // logs. The request is therefore refused whenever a policy cannot be
 // evaluated (fail closed).
 //
+// # Limits
+//
+// The package reads no network input of its own. [ParseConfig] and [Load]
+// read a configuration written by the operator; they bound nothing but
+// nesting (encoding/json refuses more than 10 000 levels), so do not feed
+// them untrusted input. [Request] fields come from the host, which bounds
+// them (package authz takes at most 64 parameters of at most 8 KiB each; a
+// registration body is bounded by package dcr and metadata.ParseClient).
+// Conditions and built-in executors work in time linear in their input,
+// and a refusal's Reason never quotes a request value, so it is safe as
+// error_description whatever the request held.
+//
 // # Performance
 //
 // Everything is compiled when the engine is built: patterns, allow-lists,

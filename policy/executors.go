@@ -261,7 +261,9 @@ func (s *secureRedirectURIs) check(u string) string {
 		return "uses the forbidden scheme " + scheme
 	}
 	if s.cfg.DenyPrivateUseSchemes {
-		return "uses the private-use scheme " + scheme + ", which is not allowed by policy"
+		// The scheme is not quoted: a refusal may reach the client as
+		// error_description, which must not echo request values.
+		return "uses a private-use scheme, which is not allowed by policy"
 	}
 	return ""
 }

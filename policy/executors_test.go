@@ -87,7 +87,7 @@ func TestSecureRedirectURIs(t *testing.T) {
 		{"non-canonical loopback", def, "http://127.1/cb", "must use https"},
 		{"localhost look-alike", def, "http://localhost.evil.com/cb", "must use https"},
 		{"private-use", def, "com.example.app:/cb", ""},
-		{"private-use refused", strict, "com.example.app:/cb", "private-use scheme com.example.app"},
+		{"private-use refused", strict, "com.example.app:/cb", "private-use scheme, which is not allowed"},
 		{"javascript", def, "javascript:alert(1)", "forbidden scheme javascript"},
 		{"data", def, "data:text/html,x", "forbidden scheme data"},
 		{"fragment", def, "https://app.example/cb#x", "fragment"},
