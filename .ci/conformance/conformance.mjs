@@ -133,19 +133,10 @@ async function authorizationRun(run, as, mcpURL, clientFor) {
   return collect(run, AUTHZ_SCENARIOS, await readChecks(dir), loginError);
 }
 
-// serveClientMetadata serves a Client ID Metadata Document on loopback
-// and resolves to { clientID, close }.
+// serveClientMetadata serves a Client ID Metadata Document on a free
+// loopback port and resolves to { clientID, close }.
 async function serveClientMetadata(callback) {
-  const port = await freePort();
-  const clientID = `http://127.0.0.1:${port}/client-metadata.json`;
-  const doc = JSON.stringify({
-    client_id: clientID,
-    client_name: 'MCP conformance suite (CIMD)',
-    redirect_uris: [callback],
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    token_endpoint_auth_method: 'none',
-  });
+  let doc = '';
   const server = http.createServer((req, res) => {
     if (req.url !== '/client-metadata.json') {
       res.writeHead(404).end();
@@ -153,7 +144,19 @@ async function serveClientMetadata(callback) {
     }
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300' }).end(doc);
   });
-  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  await new Promise((resolve, reject) => {
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const clientID = `http://127.0.0.1:${server.address().port}/client-metadata.json`;
+  doc = JSON.stringify({
+    client_id: clientID,
+    client_name: 'MCP conformance suite (CIMD)',
+    redirect_uris: [callback],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'none',
+  });
   return { clientID, close: () => new Promise((r) => server.close(() => r())) };
 }
 
