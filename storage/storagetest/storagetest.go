@@ -24,10 +24,10 @@
 //     time.Time.Equal after truncation to [Precision], so the location a
 //     time comes back in does not matter.
 //   - Expiry: a record whose ExpiresAt is E is live while now < E and
-//     expired from E on. A zero ExpiresAt of a client, signing key, initial
-//     access token or consent never expires. Reads use the
-//     store's clock; RotateRefreshToken and PurgeExpired use the now they
-//     are given. An expired record keeps its key until it is purged.
+//     expired from E on. A zero ExpiresAt of a client, signing key,
+//     initial access token or consent never expires. Reads use the store's
+//     clock; RotateRefreshToken and PurgeExpired use the now they are
+//     given. An expired record keeps its key until it is purged.
 //   - Lists: a nil slice and an empty one are the same; order is kept.
 //     Raw JSON (client JWKS) is compared as JSON, not byte for byte.
 //   - Strings: keys and IDs may be any valid UTF-8 up to 255 bytes
@@ -50,6 +50,16 @@
 //     code or rotated token before it expires (replays must still be
 //     recognised); a call that returns fewer than limit has left nothing
 //     expired behind.
+//   - Concurrency: every single-use transition is raced by 64 goroutines,
+//     ten times over, and must have exactly one winner (or exactly N for an
+//     initial access token with N uses); a limited CreateClient is raced by
+//     200. Run the suite with -race: a store that forgot a lock often wins
+//     such races by luck, but not against the race detector.
+//
+// Where the storage docs leave a choice, the suite accepts either answer:
+// a record returned next to ErrExpired or not (when returned it must be
+// right), ErrNotFound or ErrAlreadyUsed for a consumed authorization
+// request, nil or ErrNotFound for revoking an unknown grant or family.
 package storagetest
 
 import (
@@ -230,8 +240,10 @@ func LongID(prefix string, n int) string {
 	return b.String()
 }
 
-// Run runs the conformance suite. newStore must return a new, empty store
-// that reads the time from clock; it may register cleanup with t.
+// Run runs the conformance suite, one subtest per contract clause, grouped
+// by noun. newStore must return a new, empty store that reads the time
+// from clock; it may register cleanup with t. It is called once per
+// subtest, never concurrently.
 func Run(t *testing.T, newStore func(t *testing.T, clock func() time.Time) storage.Store) {
 	t.Helper()
 	for _, g := range groups() {
