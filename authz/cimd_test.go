@@ -58,7 +58,9 @@ func TestClientIDMetadataDocumentEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, func(c *Config) { c.Policies = eng; c.ClientIDMetadataDocuments = true })
+	// No Config.ClientIDMetadataDocuments: the executor is found in the
+	// policies and advertised.
+	e := newEnv(t, func(c *Config) { c.Policies = eng })
 	resp := e.get("/.well-known/oauth-authorization-server")
 	var md map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&md)

@@ -115,11 +115,13 @@ type Config struct {
 	// (before the client is looked up, so that an executor can resolve a
 	// URL-shaped client_id), token requests and refreshes. Nil means none.
 	Policies *policy.Engine
-	// ClientIDMetadataDocuments advertises
-	// client_id_metadata_document_supported. Set it when Policies include
-	// the client-id-metadata-document executor of package cimd, which
-	// resolves https client_ids from their metadata documents; New refuses
-	// it without Policies.
+	// ClientIDMetadataDocuments forces the metadata to advertise
+	// client_id_metadata_document_supported. It is rarely needed: the
+	// server advertises it by itself when Policies can run the
+	// client-id-metadata-document executor (package cimd; see
+	// policy.Engine.HasExecutor). Set it only when a custom executor
+	// registered under another ID resolves URL-shaped client_ids. New
+	// refuses it without Policies.
 	ClientIDMetadataDocuments bool
 
 	// Registration enables dynamic client registration (RFC 7591) and

@@ -175,7 +175,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ClientIDMetadataDocuments && cfg.Policies == nil {
 		return nil, errors.New("authz: Config.ClientIDMetadataDocuments needs Config.Policies with a client-id-metadata-document executor")
 	}
-	s.cimdSupported = cfg.ClientIDMetadataDocuments
+	// Advertise what the policies really do: a metadata document is
+	// resolved exactly when the CIMD executor can run.
+	s.cimdSupported = cfg.ClientIDMetadataDocuments || cfg.Policies.HasExecutor(policy.ExecutorClientIDMetadataDocument)
 	if err := s.setupRegistration(cfg.Registration); err != nil {
 		return nil, err
 	}
