@@ -54,7 +54,10 @@ var keySecret = []byte(strings.Repeat("s", sqlstore.MinKeyEncryptionSecret))
 
 // clock is a goroutine-safe settable clock shared by the nodes and stores
 // of a test, so that grace periods and key activation are deterministic.
-type clock struct{ ns atomic.Int64 }
+type clock struct {
+	ns   atomic.Int64
+	real bool // follow time.Now instead
+}
 
 func newClock() *clock {
 	c := &clock{}
@@ -62,7 +65,12 @@ func newClock() *clock {
 	return c
 }
 
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) Now() time.Time {
+	if c.real {
+		return time.Now()
+	}
+	return time.Unix(0, c.ns.Load())
+}
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // baseConfig is the authorization server configuration every node of a

@@ -23,11 +23,13 @@ type outcome struct {
 
 // TestPostgresOutageUnderLoad stops PostgreSQL while several goroutines
 // request tokens (client_credentials of a dynamically registered
-// confidential client, which the server must look up in the database).
+// confidential client, which the server must look up in the database,
+// and one client refreshing its tokens all along).
 // While the database is down every failure is 503 server_error (never a
 // 500, never invalid_client, which would make clients register again, and
 // never a panic); once it is back, requests succeed again without
-// restarting the server; and the outage leaves no goroutine behind.
+// restarting the server; the refreshing client keeps its grant; and the
+// outage leaves no goroutine behind.
 //
 // Not parallel: it counts the process's goroutines.
 func TestPostgresOutageUnderLoad(t *testing.T) {
@@ -45,16 +47,34 @@ func TestPostgresOutageUnderLoad(t *testing.T) {
 		return outcome{at: time.Now(), status: r.status, err: r.Error, desc: r.Description}
 	}
 
+	// One client refreshes all along, keeping the refresh token it has
+	// until a refresh succeeds, as clients do on 503: an outage must not
+	// cost it its grant.
+	var rt string
+	refresh := func(ctx context.Context) outcome {
+		r := postToken(ctx, n, refreshForm(publicID, rt), "", "")
+		if r.status == 200 {
+			rt = r.RefreshToken
+		}
+		return outcome{at: time.Now(), status: r.status, err: r.Error, desc: r.Description}
+	}
+	rt = initialRefreshToken(t, n)
+
 	const workers = 8
-	// load runs the workers until stop is closed and returns what each
-	// request got.
-	load := func(stop <-chan struct{}) func() []outcome {
+	// load runs the workers (the last one refreshing) until stop is
+	// closed. count tells how many requests ended after a time; wait
+	// returns what each request got once the workers are done.
+	load := func(stop <-chan struct{}) (count func(after time.Time) int, wait func() []outcome) {
 		var (
 			mu  sync.Mutex
 			out []outcome
 			wg  sync.WaitGroup
 		)
-		for range workers {
+		for w := range workers {
+			do := request
+			if w == workers-1 {
+				do = refresh
+			}
 			wg.Go(func() {
 				for {
 					select {
@@ -63,7 +83,7 @@ func TestPostgresOutageUnderLoad(t *testing.T) {
 					default:
 					}
 					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					o := request(ctx)
+					o := do(ctx)
 					cancel()
 					mu.Lock()
 					out = append(out, o)
@@ -75,14 +95,33 @@ func TestPostgresOutageUnderLoad(t *testing.T) {
 				}
 			})
 		}
-		return func() []outcome { wg.Wait(); return out }
+		count = func(after time.Time) int {
+			mu.Lock()
+			defer mu.Unlock()
+			c := 0
+			for _, o := range out {
+				if o.at.After(after) {
+					c++
+				}
+			}
+			return c
+		}
+		return count, func() []outcome { wg.Wait(); return out }
+	}
+	// until waits atLeast, then until count reports enough requests
+	// since the time given (the machine may be slow), at most 10 s.
+	until := func(count func(time.Time) int, since time.Time, atLeast time.Duration, enough int) {
+		time.Sleep(atLeast)
+		for deadline := time.Now().Add(10 * time.Second); count(since) < enough && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 
 	// Warm up with the same load so that the baseline includes the
 	// connection pools and every lazily started goroutine.
 	warm := make(chan struct{})
-	wait := load(warm)
-	time.Sleep(200 * time.Millisecond)
+	count, wait := load(warm)
+	until(count, time.Time{}, 200*time.Millisecond, 2*workers)
 	close(warm)
 	for _, o := range wait() {
 		if o.status != 200 {
@@ -93,14 +132,14 @@ func TestPostgresOutageUnderLoad(t *testing.T) {
 	baseline := settledGoroutines(0, time.Second)
 
 	stop := make(chan struct{})
-	wait = load(stop)
-	time.Sleep(300 * time.Millisecond)
+	count, wait = load(stop)
+	until(count, time.Time{}, 300*time.Millisecond, 2*workers)
 	stopBegin := time.Now()
 	if err := cluster.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	stopDone := time.Now()
-	time.Sleep(1500 * time.Millisecond)
+	until(count, stopDone, time.Second, 4*workers)
 	startBegin := time.Now()
 	if err := cluster.Start(); err != nil {
 		t.Fatal(err)
@@ -173,12 +212,18 @@ func TestPostgresOutageUnderLoad(t *testing.T) {
 	t.Logf("%d requests before, %d while down (all 503), %d after the restart (%d of them 503); recovered %v after the server accepted connections",
 		before, down, after, after503, firstOK.Sub(startDone).Round(time.Millisecond))
 
+	if o := refresh(t.Context()); o.status != 200 {
+		t.Fatalf("the refreshing client lost its grant in the outage: %d %s %s", o.status, o.err, o.desc)
+	}
+
 	n.tr.CloseIdleConnections()
-	if got := settledGoroutines(baseline, 5*time.Second); got > baseline {
+	got := settledGoroutines(baseline, 5*time.Second)
+	if got > baseline {
 		var buf bytes.Buffer
 		_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
 		t.Fatalf("goroutines: %d before the outage, %d after it settled:\n%s", baseline, got, buf.String())
 	}
+	t.Logf("goroutines: %d before the outage, %d after", baseline, got)
 }
 
 // settledGoroutines waits up to d for the number of goroutines to fall to
