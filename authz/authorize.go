@@ -400,7 +400,8 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, t *authzT
 	code := oe.Code
 	switch code {
 	case ErrCodeInvalidRequest, ErrCodeUnauthorizedClient, ErrCodeAccessDenied, ErrCodeUnsupportedResponseType,
-		ErrCodeInvalidScope, ErrCodeServerError, ErrCodeTemporarilyUnavailable, ErrCodeInvalidTarget:
+		ErrCodeInvalidScope, ErrCodeServerError, ErrCodeTemporarilyUnavailable, ErrCodeInvalidTarget,
+		ErrCodeLoginRequired, ErrCodeConsentRequired, ErrCodeInteractionRequired, ErrCodeAccountSelectionRequired:
 	default:
 		code = ErrCodeInvalidRequest
 	}

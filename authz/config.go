@@ -133,6 +133,19 @@ type Config struct {
 	// disables registration.
 	Registration *dcr.Config
 
+	// ErrorPage renders the HTML page shown when the authorization
+	// endpoint, Approve or Deny cannot redirect to the client (unknown
+	// client, unregistered redirect URI, expired request…). Before calling
+	// it the server sets Cache-Control: no-store, X-Frame-Options: DENY,
+	// X-Content-Type-Options: nosniff, Referrer-Policy: no-referrer and
+	// Content-Security-Policy: frame-ancestors 'none'; the hook writes the
+	// status (e.Status) and the body. It may replace the
+	// Content-Security-Policy to allow its own styles, keeping
+	// frame-ancestors 'none'. e.Description is safe to show (escaped);
+	// errors.Is(e, ErrRequestNotFound) tells an expired or completed
+	// request. Nil means a minimal built-in page.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, e *Error)
+
 	// HTTPClient fetches the jwks_uri of private_key_jwt clients. Nil
 	// means the library's safe client (package internal/safehttp): no
 	// redirects, only public addresses (checked when dialling), 5 s and

@@ -35,14 +35,19 @@
 // names), and finishes with [Server.Approve] or [Server.Deny], which
 // consume the parked request exactly once and send the browser back to the
 // client with code, state and iss (RFC 9207), or error=access_denied.
-// [AutoApprove] is such a handler for tests and demos.
+// For prompt=none, [Server.DenyWithError] answers login_required,
+// consent_required, interaction_required or account_selection_required
+// instead (OpenID Connect Core §3.1.2.6). [AutoApprove] is such a handler
+// for tests and demos. [Server.ListGrants], [Server.RevokeGrant] and
+// [Server.RevokeSubjectClientGrants] serve "connected applications"
+// screens.
 //
 // # Validation order at the authorization endpoint
 //
 // Nothing is redirected until the client and its redirect URI are known
 // good: an unknown client, a missing, repeated or unregistered redirect_uri,
-// or a policy refusal is shown as a small HTML error page (400, not
-// frameable). Redirect URIs match exactly, except that http loopback URIs
+// or a policy refusal is shown as an HTML error page (400, not frameable,
+// not cached; Config.ErrorPage renders it in the host's style). Redirect URIs match exactly, except that http loopback URIs
 // (127.0.0.0/8, [::1], localhost) ignore the port on both sides (RFC 8252
 // §7.3). redirect_uri may be omitted only when the client registered
 // exactly one. After that every error is redirected with state and iss:

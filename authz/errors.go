@@ -25,6 +25,13 @@ const (
 	ErrCodeServerError             = "server_error"
 	ErrCodeTemporarilyUnavailable  = "temporarily_unavailable"
 	ErrCodeUnsupportedTokenType    = "unsupported_token_type"
+
+	// The OpenID Connect Core §3.1.2.6 codes a host may answer a
+	// prompt=none request with through [Server.DenyWithError].
+	ErrCodeLoginRequired            = "login_required"
+	ErrCodeConsentRequired          = "consent_required"
+	ErrCodeInteractionRequired      = "interaction_required"
+	ErrCodeAccountSelectionRequired = "account_selection_required"
 )
 
 // Error is an OAuth error as the protocol shows it to clients: a code from
@@ -203,37 +210,53 @@ func (s *Server) logError(r *http.Request, oe *Error) {
 	}
 }
 
-// writeErrorPage renders the small HTML page shown when the authorization
-// endpoint must not redirect: the client or its redirect URI could not be
-// trusted, so the error goes to the user instead (OAuth 2.1 §4.1.2.1).
+// writeErrorPage answers with an HTML error page when the authorization
+// endpoint, Approve or Deny must not redirect: the client or its redirect
+// URI could not be trusted, or the request is gone, so the error goes to
+// the user instead (OAuth 2.1 §4.1.2.1). Config.ErrorPage renders it when
+// set, after the security headers are in place.
 func (s *Server) writeErrorPage(w http.ResponseWriter, r *http.Request, err error) {
 	oe := asOAuthError(err)
 	s.logError(r, oe)
 	status := oe.status()
 	if status == http.StatusUnauthorized {
+		// invalid_client is 401 in JSON answers, but a browser has no
+		// credentials to offer.
 		status = http.StatusBadRequest
 	}
-	h := w.Header()
-	setPageSecurityHeaders(h)
-	h["Content-Type"] = []string{"text/html; charset=utf-8"}
-	w.WriteHeader(status)
-	desc := oe.Description
+	desc := descriptionText(oe.Description)
 	if desc == "" {
 		desc = "The request could not be processed."
 	}
+	setPageSecurityHeaders(w.Header())
+	if s.errorPage != nil {
+		s.errorPage(w, r, &Error{Code: oe.Code, Description: desc, Status: status, URI: oe.URI, cause: oe.cause})
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", builtinPageCSP)
+	h["Content-Type"] = []string{"text/html; charset=utf-8"}
+	w.WriteHeader(status)
 	_, _ = w.Write([]byte("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">" +
 		"<title>Authorization error</title></head><body><h1>Authorization error</h1><p>" +
 		html.EscapeString(desc) + "</p><p><code>" + html.EscapeString(oe.Code) + "</code></p></body></html>\n"))
 }
 
+// builtinPageCSP is the policy of the built-in error page, which has no
+// style, script, image or form: nothing may load at all.
+const builtinPageCSP = "default-src 'none'; frame-ancestors 'none'; form-action 'none'; base-uri 'none'"
+
 // setPageSecurityHeaders forbids framing (clickjacking, RFC 9700 §4.16),
-// scripts and caching of pages the authorization endpoint renders.
+// sniffing, referrers and caching of the error pages the server answers
+// with. The Content-Security-Policy names only frame-ancestors, so that a
+// Config.ErrorPage hook may add what its page loads.
 func setPageSecurityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "frame-ancestors 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h["Cache-Control"] = noStoreValue
+	h["Pragma"] = noCacheValue
 }
 
 // methodNotAllowed answers 405 with an Allow header.

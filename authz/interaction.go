@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -305,13 +306,47 @@ func (s *Server) issueCode(ctx context.Context, e *clientEntry, req *storage.Aut
 // and iss. An unknown or expired request gives an HTML error page and an
 // error.
 func (s *Server) Deny(w http.ResponseWriter, r *http.Request, id string) error {
+	return s.deny(w, r, id, oauthErr(ErrCodeAccessDenied, "The user denied the request."))
+}
+
+// DenyWithError completes a parked request without asking the user, as
+// OpenID Connect Core §3.1.2.6 wants for prompt=none: it consumes the
+// request and answers 303 to the client with the given error code, state
+// and iss. code is one of access_denied, login_required (no session),
+// consent_required (no remembered consent), interaction_required (some
+// other page would be needed) or account_selection_required; any other
+// code is a programming error, answered with a 500 error page without
+// consuming the request. An unknown or expired request gives an HTML
+// error page and an error, as with Deny.
+func (s *Server) DenyWithError(w http.ResponseWriter, r *http.Request, id, code string) error {
+	var desc string
+	switch code {
+	case ErrCodeAccessDenied:
+		desc = "The user denied the request."
+	case ErrCodeLoginRequired:
+		desc = "The user must log in, which prompt=none does not allow."
+	case ErrCodeConsentRequired:
+		desc = "The user must consent, which prompt=none does not allow."
+	case ErrCodeInteractionRequired:
+		desc = "The user must interact, which prompt=none does not allow."
+	case ErrCodeAccountSelectionRequired:
+		desc = "The user must select an account, which prompt=none does not allow."
+	default:
+		err := fmt.Errorf("authz: DenyWithError: unsupported error code %q", code)
+		s.writeErrorPage(w, r, err)
+		return err
+	}
+	return s.deny(w, r, id, oauthErr(code, desc))
+}
+
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, id string, oe *Error) error {
 	req, err := s.consumeParked(r.Context(), id)
 	if err != nil {
 		s.writeErrorPage(w, r, err)
 		return err
 	}
 	t := &authzTarget{redirectURI: req.RedirectURI, state: req.State}
-	s.redirectError(w, r, t, oauthErr(ErrCodeAccessDenied, "The user denied the request."))
+	s.redirectError(w, r, t, oe)
 	return nil
 }
 

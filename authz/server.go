@@ -82,6 +82,8 @@ type Server struct {
 	wellKnown            metadata.WellKnownPaths
 	openIDHandler        http.Handler
 
+	errorPage func(http.ResponseWriter, *http.Request, *Error)
+
 	bodyPool sync.Pool
 
 	// httpClient fetches client jwks_uri documents.
@@ -164,6 +166,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.policies = cfg.Policies
+	s.errorPage = cfg.ErrorPage
 	s.httpClient = cfg.HTTPClient
 	if s.httpClient == nil {
 		sc, err := safehttp.New(safehttp.Options{Timeout: jwksFetchTimeout, MaxBytes: jwksMaxBytes})

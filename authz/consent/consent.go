@@ -269,9 +269,8 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	if !ok {
 		if promptNone {
-			// No page may be shown. OpenID Connect wants login_required
-			// here; package authz only offers access_denied.
-			_ = h.srv.Deny(w, r, id)
+			// No page may be shown (OpenID Connect Core §3.1.2.6).
+			_ = h.srv.DenyWithError(w, r, id, authz.ErrCodeLoginRequired)
 			return
 		}
 		h.redirectToLogin(w, r, id, slices.Contains(prompt, "login"))
@@ -282,7 +281,7 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	if promptNone {
-		_ = h.srv.Deny(w, r, id)
+		_ = h.srv.DenyWithError(w, r, id, authz.ErrCodeConsentRequired)
 		return
 	}
 	binding, ok := bindingCookie(r)

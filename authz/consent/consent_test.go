@@ -484,14 +484,16 @@ func TestPrompt(t *testing.T) {
 	anon := hs.client("")
 	alice := hs.client("alice")
 
-	// prompt=none without a session: denied, no login page.
+	// prompt=none without a session: login_required (OpenID Connect Core
+	// §3.1.2.6), no login page.
 	f := anon.park(webID, webCallback, "prompt", "none")
-	if q := callback(t, anon.page(f.id), webCallback+"?"); q.Get("error") != "access_denied" || q.Get("state") != f.state {
+	if q := callback(t, anon.page(f.id), webCallback+"?"); q.Get("error") != "login_required" || q.Get("state") != f.state || q.Has("code") {
 		t.Fatalf("prompt=none anonymous: %v", q)
 	}
-	// prompt=none with a session but no remembered consent: denied.
+	// prompt=none with a session but no remembered consent:
+	// consent_required.
 	f = alice.park(webID, webCallback, "prompt", "none")
-	if q := callback(t, alice.page(f.id), webCallback+"?"); q.Get("error") != "access_denied" {
+	if q := callback(t, alice.page(f.id), webCallback+"?"); q.Get("error") != "consent_required" || q.Get("state") != f.state || q.Has("code") {
 		t.Fatalf("prompt=none without consent: %v", q)
 	}
 	// prompt=none with remembered consent: a code.

@@ -74,7 +74,9 @@
 //
 // prompt=login sends a user whose authentication predates the request to
 // the login page again (with prompt=login added to its query), and
-// prompt=none never shows a page: a request that would need one is denied.
+// prompt=none never shows a page: a request that would need one is denied
+// with login_required (no session) or consent_required (no remembered
+// consent), as OpenID Connect Core §3.1.2.6 asks.
 //
 // # Customising
 //
