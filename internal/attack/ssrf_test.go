@@ -1,0 +1,272 @@
+package attack
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// TestSSRF drives the server's outbound fetches (RFC 9700 §4.9 style
+// SSRF; CIMD §8.6–8.7; MCP "SSRF Against Authorization Servers") through
+// the real authorization endpoint. The deployment trusts every domain for
+// metadata documents ("*"), the worst case: only the safe client stands
+// between a client_id and the server's own network. Every case must end
+// on the error page, never a redirect, with nothing stored, no connection
+// to a non-public address, and within the fetch timeout.
+func TestSSRF(t *testing.T) {
+	const timeout = time.Second
+	w := newWorld(t, options{cimdDomains: []string{"*"}, fetchTimeout: timeout})
+	const (
+		blocked     = "Client Metadata fetch failed: address not allowed."
+		redirect    = "Client Metadata fetch failed: redirect refused."
+		status      = "Client Metadata fetch failed: HTTP status other than 200."
+		tooLarge    = "Client Metadata fetch failed: document too large."
+		timedOut    = "Client Metadata fetch failed: timeout."
+		contentType = "Client Metadata fetch failed: content type is not JSON."
+		notObject   = "Invalid Client Metadata: not a JSON object."
+	)
+
+	// Control: a document on a public address is accepted, so every
+	// refusal below comes from what the case changes.
+	okID := "https://docs.vscode.dev/ok.json"
+	w.site.json(okID, cimdDoc(okID))
+	if r := w.browser(user).authorize(authzParams(okID, "http://127.0.0.1:40000/callback", newPKCE(), w.resA, "a:read")); r.status != http.StatusSeeOther ||
+		!strings.Contains(r.loc(), "code=") {
+		t.Fatalf("control: a public document is refused: %d %q %s", r.status, r.loc(), r.body)
+	}
+
+	refuse := func(t *testing.T, id, want string) {
+		t.Helper()
+		before := w.site.totalHits()
+		start := time.Now()
+		w.nothingStored(t, func() {
+			q := authzParams(id, "http://127.0.0.1/callback", newPKCE(), w.resA, "a:read")
+			errorPage(t, w.browser(user).get("/authorize?"+q.Encode()), "invalid_request", want)
+		})
+		if d := time.Since(start); d > timeout+2*time.Second {
+			t.Errorf("refusal took %v (fetch timeout %v)", d, timeout)
+		}
+		if want == blocked && w.site.totalHits() != before {
+			t.Errorf("a blocked address was reached")
+		}
+		if bad := w.site.dialedNonPublic(); len(bad) != 0 {
+			t.Fatalf("connections opened to non-public addresses: %v", bad)
+		}
+	}
+
+	// Names whose DNS answers are special-purpose addresses.
+	for _, name := range []string{"loop", "loop2", "ten", "rfc1918b", "rfc1918c", "meta", "cgnat", "zero", "bcast", "mcast",
+		"v6loop", "ula", "linklocal", "mapped", "mapped10", "nat64", "sixtofour", "mixed"} {
+		t.Run("ssrf/dns-"+name, func(t *testing.T) {
+			refuse(t, "https://"+name+".vscode.dev/client.json", blocked)
+		})
+	}
+	// IP literals and the spellings parsers disagree on.
+	for _, tc := range []struct{ name, id string }{
+		{"literal-loopback", "https://127.0.0.1/client.json"},
+		{"literal-private", "https://10.0.0.5/client.json"},
+		{"literal-metadata", "https://169.254.169.254/latest/meta-data/client.json"},
+		{"literal-ipv6-loopback", "https://[::1]/client.json"},
+		{"literal-ipv4-mapped", "https://[::ffff:127.0.0.1]/client.json"},
+		{"literal-ipv4-mapped-hex", "https://[::ffff:7f00:1]/client.json"},
+		{"literal-ula", "https://[fd00::1]/client.json"},
+		{"literal-zone", "https://[fe80::1%25eth0]/client.json"},
+		{"decimal", "https://2130706433/client.json"},
+		{"octal", "https://0177.0.0.1/client.json"},
+		{"hex", "https://0x7f.0.0.1/client.json"},
+		{"hex-dword", "https://0x7f000001/client.json"},
+		{"short-form", "https://127.1/client.json"},
+		{"octal-dword", "https://017700000001/client.json"},
+		{"trailing-dot", "https://loop.vscode.dev./client.json"},
+		{"port-to-internal-service", "https://loop.vscode.dev:6379/client.json"},
+		{"http-scheme", "http://docs.vscode.dev/client.json"},
+	} {
+		t.Run("ssrf/"+tc.name, func(t *testing.T) {
+			before := w.site.totalHits()
+			refuse(t, tc.id, "")
+			if w.site.totalHits() != before {
+				t.Errorf("%s was fetched", tc.id)
+			}
+		})
+	}
+
+	t.Run("ssrf/dns-rebinding-dials-only-checked-address", func(t *testing.T) {
+		// rebind.vscode.dev answers public, then loopback, alternately. The
+		// address checked is the address dialled; a second answer never
+		// reaches a socket.
+		for _, p := range []string{"/a.json", "/b.json", "/c.json"} {
+			id := "https://rebind.vscode.dev" + p
+			w.site.json(id, cimdDoc(id))
+			q := authzParams(id, "http://127.0.0.1/callback", newPKCE(), w.resA, "a:read")
+			r := w.browser(user).get("/authorize?" + q.Encode())
+			if r.status != http.StatusSeeOther && r.status != http.StatusBadRequest {
+				t.Fatalf("%s: %d", id, r.status)
+			}
+			if r.status == http.StatusBadRequest {
+				errorPage(t, r, "invalid_request", blocked)
+			}
+		}
+		if bad := w.site.dialedNonPublic(); len(bad) != 0 {
+			t.Fatalf("rebinding reached %v", bad)
+		}
+	})
+
+	// Redirects are never followed, not even to a valid document.
+	for _, code := range []int{301, 302, 303, 307, 308} {
+		t.Run("ssrf/redirect-"+strconv.Itoa(code), func(t *testing.T) {
+			id := "https://docs.vscode.dev/redirect-" + strconv.Itoa(code) + ".json"
+			target := "https://docs.vscode.dev/target-" + strconv.Itoa(code) + ".json"
+			w.site.json(target, cimdDoc(id))
+			w.site.handle(id, func(rw http.ResponseWriter, r *http.Request) {
+				http.Redirect(rw, r, target, code)
+			})
+			refuse(t, id, redirect)
+			if n := w.site.hitsFor(target); n != 0 {
+				t.Errorf("redirect target fetched %d times", n)
+			}
+		})
+	}
+	t.Run("ssrf/redirect-to-metadata-service", func(t *testing.T) {
+		id := "https://docs.vscode.dev/redirect-meta.json"
+		w.site.handle(id, func(rw http.ResponseWriter, r *http.Request) {
+			http.Redirect(rw, r, "http://169.254.169.254/latest/meta-data/", http.StatusFound)
+		})
+		refuse(t, id, redirect)
+	})
+
+	// Slow and oversized answers.
+	t.Run("ssrf/slow-loris-body", func(t *testing.T) {
+		id := "https://slow.vscode.dev/drip.json"
+		w.site.handle(id, func(rw http.ResponseWriter, r *http.Request) {
+			rw.Header().Set("Content-Type", "application/json")
+			rw.WriteHeader(200)
+			_, _ = rw.Write([]byte(`{"client_id":"`))
+			for range 100 {
+				rw.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				_, _ = rw.Write([]byte("a"))
+			}
+		})
+		refuse(t, id, timedOut)
+	})
+	t.Run("ssrf/slow-headers", func(t *testing.T) {
+		id := "https://slow.vscode.dev/headers.json"
+		w.site.handle(id, func(rw http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+		})
+		refuse(t, id, timedOut)
+	})
+	padded := func(id string, n int) []byte {
+		doc := cimdDoc(id)
+		return []byte(doc[:len(doc)-1] + strings.Repeat(" ", n) + "}")
+	}
+	t.Run("ssrf/huge-body", func(t *testing.T) {
+		id := "https://big.vscode.dev/huge.json"
+		body := padded(id, 6000) // valid JSON: only the size is wrong
+		w.site.handle(id, func(rw http.ResponseWriter, r *http.Request) {
+			rw.Header().Set("Content-Type", "application/json")
+			_, _ = rw.Write(body)
+		})
+		refuse(t, id, tooLarge)
+	})
+	t.Run("ssrf/huge-body-streamed", func(t *testing.T) {
+		id := "https://big.vscode.dev/stream.json"
+		w.site.handle(id, func(rw http.ResponseWriter, r *http.Request) {
+			rw.Header().Set("Content-Type", "application/json")
+			chunk := bytes.Repeat([]byte(" "), 64<<10)
+			for range 1024 { // 64 MiB unless the client hangs up
+				if _, err := rw.Write(chunk); err != nil {
+					return
+				}
+			}
+		})
+		refuse(t, id, tooLarge)
+	})
+	t.Run("ssrf/zip-bomb", func(t *testing.T) {
+		id := "https://big.vscode.dev/bomb.json"
+		var z bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&z, gzip.BestCompression)
+		_, _ = zw.Write(padded(id, 2<<20)) // 2 MiB of valid JSON, 400 times the cap
+		_ = zw.Close()
+		if z.Len() > 64<<10 {
+			t.Fatalf("bomb is %d bytes compressed", z.Len())
+		}
+		w.site.handle(id, func(rw http.ResponseWriter, r *http.Request) {
+			rw.Header().Set("Content-Type", "application/json")
+			rw.Header().Set("Content-Encoding", "gzip")
+			_, _ = rw.Write(z.Bytes())
+		})
+		refuse(t, id, tooLarge)
+	})
+
+	// Answers that are not a metadata document.
+	for _, tc := range []struct {
+		name, ct, body string
+		status         int
+		want           string
+	}{
+		{"html-content-type", "text/html", "<html><body>login</body></html>", 200, contentType},
+		{"no-content-type", "", `{"client_id":"x"}`, 200, contentType},
+		{"json-type-html-body", "application/json", "<html><body>login</body></html>", 200, notObject},
+		{"json-array", "application/json", `[{"client_id":"x"}]`, 200, notObject},
+		{"json-string", "application/json", `"https://docs.vscode.dev/x"`, 200, notObject},
+		{"empty-body", "application/json", ``, 200, notObject},
+		{"not-found", "application/json", `{}`, 404, status},
+		{"server-error", "application/json", `{}`, 500, status},
+		{"no-content", "application/json", ``, 204, status},
+	} {
+		t.Run("ssrf/non-document-"+tc.name, func(t *testing.T) {
+			id := "https://docs.vscode.dev/nondoc-" + tc.name + ".json"
+			w.site.handle(id, func(rw http.ResponseWriter, r *http.Request) {
+				if tc.ct != "" {
+					rw.Header().Set("Content-Type", tc.ct)
+				} else {
+					rw.Header()["Content-Type"] = nil
+				}
+				rw.WriteHeader(tc.status)
+				_, _ = rw.Write([]byte(tc.body))
+			})
+			refuse(t, id, tc.want)
+		})
+	}
+	for _, tc := range []struct {
+		name, member, value, want string
+	}{
+		{"client-secret", "client_secret", `"s3cr3t-0123456789"`, "Invalid Client Metadata: client_secret or client_secret_expires_at must not be included."},
+		{"shared-secret-auth", "token_endpoint_auth_method", `"client_secret_basic"`, "Invalid Client Metadata: token_endpoint_auth_method uses a shared secret."},
+		{"private-key-in-jwks", "jwks", privateJWKS(), "Invalid Client Metadata: jwks must hold valid public keys only."},
+	} {
+		t.Run("ssrf/document-"+tc.name, func(t *testing.T) {
+			id := "https://docs.vscode.dev/doc-" + tc.name + ".json"
+			doc := cimdDoc(id)
+			if strings.Contains(doc, `"`+tc.member+`"`) {
+				doc = strings.Replace(doc, `"token_endpoint_auth_method":"none"`, `"`+tc.member+`":`+tc.value, 1)
+			} else {
+				doc = doc[:len(doc)-1] + `,"` + tc.member + `":` + tc.value + "}"
+			}
+			w.site.json(id, doc)
+			refuse(t, id, tc.want)
+		})
+	}
+}
+
+// privateJWKS is a key set holding a private EC key.
+func privateJWKS() string {
+	keys()
+	b, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: evilKey, KeyID: "p", Algorithm: "ES256", Use: "sig"}}})
+	return string(b)
+}
