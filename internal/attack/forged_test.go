@@ -172,6 +172,9 @@ func TestClientAssertions(t *testing.T) {
 			if w.site.totalHits() != before || len(w.site.dialedNonPublic()) != 0 {
 				t.Errorf("jwks_uri %s was fetched (dialled %v)", u, w.site.dialedNonPublic())
 			}
+			if h, _ := url.Parse(u); !strings.HasPrefix(h.Host, "127.") && w.site.lookupsFor(h.Hostname()) == 0 {
+				t.Errorf("%s was never looked up: the refusal did not come from the address check", u)
+			}
 		})
 	}
 

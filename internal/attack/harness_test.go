@@ -314,6 +314,13 @@ func (s *site) hitsFor(u string) int {
 	return s.hits[u]
 }
 
+// lookupsFor is how often host was resolved: a fetch was attempted.
+func (s *site) lookupsFor(host string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lookups[host]
+}
+
 // totalHits is how many requests reached the site at all.
 func (s *site) totalHits() int {
 	s.mu.Lock()
@@ -378,6 +385,9 @@ type options struct {
 	registration func(*dcr.Config)
 	// authz adjusts the server configuration last.
 	authz func(*authz.Config)
+	// logos lets the consent page fetch client logos through the site's
+	// production safe client.
+	logos bool
 	// stepUp makes /mcp-a require "a:tool:<Mcp-Name header>" as well, a
 	// step-up rule that reflects request input into the challenge.
 	stepUp bool
@@ -540,13 +550,17 @@ func newWorld(t testing.TB, o options) *world {
 		t.Fatalf("authz.New: %v", err)
 	}
 
-	ch, err := consent.New(consent.Config{
+	cc := consent.Config{
 		Server:       w.az,
 		Authenticate: w.authenticate,
 		LoginURL:     "/login",
-		DisableLogos: true,
+		DisableLogos: !o.logos,
 		Clock:        w.clock.Now,
-	})
+	}
+	if o.logos {
+		cc.LogoClient = fetch
+	}
+	ch, err := consent.New(cc)
 	if err != nil {
 		t.Fatal(err)
 	}

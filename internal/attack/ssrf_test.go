@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -269,4 +270,88 @@ func privateJWKS() string {
 	keys()
 	b, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: evilKey, KeyID: "p", Algorithm: "ES256", Use: "sig"}}})
 	return string(b)
+}
+
+// TestSSRFOtherFetches covers the other URLs a client can hand the server:
+// request_uri, the URLs in a registration, logos on the consent page, a
+// metadata-document client_id first seen at the token endpoint, and the
+// jwks_uri of a dynamically registered client.
+func TestSSRFOtherFetches(t *testing.T) {
+	w := newWorld(t, options{logos: true})
+
+	t.Run("ssrf/request-uri-never-fetched", func(t *testing.T) {
+		target := "https://docs.vscode.dev/request-object.jwt"
+		w.site.handle(target, func(rw http.ResponseWriter, r *http.Request) { _, _ = rw.Write([]byte("eyJ")) })
+		for _, p := range []string{"request_uri", "request"} {
+			q := authzParams(webPubID, webCB, newPKCE(), w.resA, "a:read")
+			q.Set(p, target)
+			_ = w.browser(user).get("/authorize?" + q.Encode())
+		}
+		if n := w.site.hitsFor(target); n != 0 {
+			t.Errorf("request_uri fetched %d times", n)
+		}
+	})
+	t.Run("ssrf/registration-urls-never-fetched", func(t *testing.T) {
+		before := w.site.totalHits()
+		reg := w.register(t, `{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"private_key_jwt",
+			"jwks_uri":"https://keys.vscode.dev/jwks.json","logo_uri":"https://docs.vscode.dev/logo.png",
+			"client_uri":"https://docs.vscode.dev/","tos_uri":"https://docs.vscode.dev/tos","policy_uri":"https://docs.vscode.dev/policy",
+			"sector_identifier_uri":"https://docs.vscode.dev/sector.json"}`)
+		if reg["client_id"] == "" || w.site.totalHits() != before || len(w.site.dialedNonPublic()) != 0 {
+			t.Errorf("registration fetched %d URLs", w.site.totalHits()-before)
+		}
+	})
+	t.Run("ssrf/consent-logo-private-address", func(t *testing.T) {
+		reg := w.register(t, `{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none",
+			"client_name":"Logo","logo_uri":"https://meta.vscode.dev/latest/meta-data/logo.png"}`)
+		b := w.browser(user)
+		r := b.get("/authorize?" + authzParams(reg["client_id"].(string), "http://127.0.0.1/cb", newPKCE(), w.resA, "a:read").Encode())
+		p, csrf := b.consentPage(r.loc())
+		if csrf == "" {
+			t.Fatalf("consent page: %d %s", p.status, p.body)
+		}
+		if strings.Contains(p.body, "meta.vscode.dev") && strings.Contains(p.body, "<img") && strings.Contains(p.body, `src="https://meta`) {
+			t.Errorf("the consent page hot-links the client's logo")
+		}
+		if bad := w.site.dialedNonPublic(); len(bad) != 0 {
+			t.Fatalf("logo fetch reached %v", bad)
+		}
+		if w.site.lookupsFor("meta.vscode.dev") == 0 {
+			t.Errorf("the logo was never looked up: the case did not reach the fetch")
+		}
+	})
+	t.Run("ssrf/token-endpoint-metadata-client-private", func(t *testing.T) {
+		// A URL client_id never seen at the authorization endpoint, sent
+		// straight to the token endpoint, resolves to loopback.
+		w.nothingStored(t, func() {
+			for _, gt := range []string{"authorization_code", "refresh_token", "client_credentials"} {
+				r := w.token(url.Values{"grant_type": {gt}, "client_id": {"https://loop.vscode.dev/client.json"},
+					"code": {"x"}, "code_verifier": {newPKCE().verifier}, "refresh_token": {"x"}})
+				jsonError(t, r.resp, 401, "invalid_client")
+			}
+		})
+		if bad := w.site.dialedNonPublic(); len(bad) != 0 {
+			t.Fatalf("token endpoint reached %v", bad)
+		}
+		if w.site.lookupsFor("loop.vscode.dev") == 0 {
+			t.Errorf("the metadata document was never looked up: the refusal did not come from the address check")
+		}
+	})
+	t.Run("ssrf/registered-client-jwks-uri-loopback", func(t *testing.T) {
+		// Registration trusts 127.0.0.0/8 for redirect URIs, so a jwks_uri
+		// on 127.0.0.1 registers; it must still never be fetched.
+		reg := w.register(t, `{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"private_key_jwt",
+			"grant_types":["client_credentials"],"jwks_uri":"https://127.0.0.1:8443/jwks.json"}`)
+		id := reg["client_id"].(string)
+		a := w.assertion(t, evilKey, jose.ES256, "evil", id, nil)
+		before := w.site.totalHits()
+		w.nothingStored(t, func() {
+			r := w.token(url.Values{"grant_type": {"client_credentials"}, "resource": {w.resA},
+				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {a}})
+			jsonError(t, r.resp, 401, "invalid_client")
+		})
+		if w.site.totalHits() != before || len(w.site.dialedNonPublic()) != 0 {
+			t.Errorf("jwks_uri on loopback fetched")
+		}
+	})
 }

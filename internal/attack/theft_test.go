@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,8 +27,10 @@ func TestPKCE(t *testing.T) {
 		edit func(q url.Values, p pkce)
 	}{
 		{"plain-method", func(q url.Values, p pkce) {
+			// A 43-character verifier sent as its own "plain" challenge
+			// is a well-formed challenge: only the method gives it away.
 			q.Set("code_challenge_method", "plain")
-			q.Set("code_challenge", p.verifier)
+			q.Set("code_challenge", p.verifier[:43])
 		}},
 		{"missing-method", func(q url.Values, _ pkce) { q.Del("code_challenge_method") }},
 		{"missing-challenge", func(q url.Values, _ pkce) { q.Del("code_challenge") }},
@@ -542,6 +545,57 @@ func TestImpersonation(t *testing.T) {
 		})
 		if n := w.site.hitsFor(urlStatic); n != 0 {
 			t.Errorf("the document shadowing a static client was fetched %d times", n)
+		}
+	})
+}
+
+// TestConcurrentRedemption races redemptions of one code and one refresh
+// token: exactly one wins (storage compare-and-swap, OAuth 2.1 §4.1.3).
+func TestConcurrentRedemption(t *testing.T) {
+	w := newWorld(t, options{})
+	t.Run("code/concurrent-redemption-one-winner", func(t *testing.T) {
+		p := newPKCE()
+		code := w.code(authzParams(pubID, loopCB, p, w.resA, "a:read"))
+		const n = 16
+		results := make(chan int, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() { results <- w.exchange(pubID, code, p.verifier, loopCB).status })
+		}
+		wg.Wait()
+		close(results)
+		wins := 0
+		for s := range results {
+			if s == 200 {
+				wins++
+			} else if s != 400 {
+				t.Errorf("status %d", s)
+			}
+		}
+		if wins != 1 {
+			t.Errorf("%d winners for one code", wins)
+		}
+	})
+	t.Run("refresh/concurrent-reuse-one-winner", func(t *testing.T) {
+		tr := w.tokens(pubID, loopCB, w.resA, "a:read")
+		const n = 16
+		results := make(chan *tokenResp, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				results <- w.token(url.Values{"grant_type": {"refresh_token"}, "client_id": {pubID}, "refresh_token": {tr.RefreshToken}})
+			})
+		}
+		wg.Wait()
+		close(results)
+		wins := 0
+		for r := range results {
+			if r.status == 200 {
+				wins++
+			}
+		}
+		if wins != 1 {
+			t.Errorf("%d winners for one refresh token", wins)
 		}
 	})
 }
