@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -204,5 +205,23 @@ func TestChallengeOmitsOfflineAccess(t *testing.T) {
 		if err != nil || params["scope"] != "mcp:read mcp:write" {
 			t.Fatalf("status %d challenge %q", w.Code, w.Header().Get("WWW-Authenticate"))
 		}
+	}
+}
+
+// Misconfigurations that leave MCP clients stranded are logged when the
+// middleware is built.
+func TestMiddlewareWarnsAboutConfiguration(t *testing.T) {
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	Middleware(&recordingVerifier{}, Options{Logger: log, Scopes: []string{"offline_access"}})
+	for _, want := range []string{"ResourceMetadataURL is empty", "requires offline_access"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+	logs = &lockedBuffer{}
+	Middleware(&recordingVerifier{}, Options{Logger: slog.New(slog.NewTextHandler(logs, nil)), ResourceMetadataURL: testPRM, Scopes: []string{"mcp:read"}})
+	if logs.String() != "" {
+		t.Errorf("a sound configuration logged:\n%s", logs)
 	}
 }

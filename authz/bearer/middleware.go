@@ -146,6 +146,9 @@ func Middleware(v TokenVerifier, opts Options) func(http.Handler) http.Handler {
 	if v == nil {
 		m.log.Error("bearer: Middleware has no TokenVerifier; every request will fail")
 	}
+	if opts.ResourceMetadataURL == "" {
+		m.log.Warn("bearer: Options.ResourceMetadataURL is empty; challenges will not tell MCP clients where the protected resource metadata is")
+	}
 	for _, s := range m.scopes {
 		if s == offlineAccess {
 			m.log.Warn("bearer: Options.Scopes requires offline_access, which challenges never name; clients will not learn to request it")
