@@ -3,6 +3,7 @@ package dcr_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/nqrust/identity/dcr"
+	"github.com/nqrust/identity/metadata"
 	"github.com/nqrust/identity/storage"
 	"github.com/nqrust/identity/storage/memory"
 )
@@ -156,4 +158,49 @@ func TestLimitQuotedInput(t *testing.T) {
 	if d := decode(t, rec).str("error_description"); len(d) > 300 {
 		t.Fatalf("description of %d bytes quotes the whole redirect URI", len(d))
 	}
+}
+
+// TestLimitAuthorizationHeaders proves that exactly one Authorization
+// header is read: two are refused before any token is looked up.
+func TestLimitAuthorizationHeaders(t *testing.T) {
+	f := newFixture(t, nil)
+	m := f.mustRegister(t, inspectorBody, nil)
+	rat := m.str("registration_access_token")
+	r := httptestRequest(http.MethodGet, itemPath(m), "")
+	r.Header["Authorization"] = []string{"Bearer " + rat, "Bearer " + rat}
+	rec := serve(f, r)
+	assertError(t, rec, 401, "invalid_token", "more than one Authorization header")
+}
+
+// TestLimitMetadataMembers proves that the client metadata limits of
+// package metadata apply to registration: one redirect URI too many is
+// refused and nothing is stored.
+func TestLimitMetadataMembers(t *testing.T) {
+	f := newFixture(t, nil)
+	uris := func(n int) string {
+		return `["http://127.0.0.1/cb` + strings.Repeat(`","http://127.0.0.1/cb`, n-1) + `"]`
+	}
+	body := func(n int) string {
+		return `{"token_endpoint_auth_method":"none","redirect_uris":` + uris(n) + `}`
+	}
+	if rec := f.do(t, req{body: body(metadata.MaxRedirectURIs)}); rec.Code != 201 {
+		t.Fatalf("%d redirect URIs: %d %s", metadata.MaxRedirectURIs, rec.Code, rec.Body)
+	}
+	rec := f.do(t, req{body: body(metadata.MaxRedirectURIs + 1)})
+	assertError(t, rec, 400, "invalid_redirect_uri", "at most")
+	if n := f.count(t); n != 1 {
+		t.Fatalf("%d clients stored, want 1", n)
+	}
+}
+
+func httptestRequest(method, path, body string) *http.Request {
+	r := httptest.NewRequest(method, "https://as.example.com"+path, strings.NewReader(body))
+	r.RemoteAddr = localCaller
+	return r
+}
+
+func serve(f *fixture, r *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, r)
+	return rec
 }
