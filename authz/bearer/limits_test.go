@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -223,5 +224,55 @@ func TestMiddlewareWarnsAboutConfiguration(t *testing.T) {
 	Middleware(&recordingVerifier{}, Options{Logger: slog.New(slog.NewTextHandler(logs, nil)), ResourceMetadataURL: testPRM, Scopes: []string{"mcp:read"}})
 	if logs.String() != "" {
 		t.Errorf("a sound configuration logged:\n%s", logs)
+	}
+}
+
+// deadlineRecorder is a transport that records the deadline of each
+// request's context and answers at once.
+type deadlineRecorder struct {
+	body     string
+	ctype    string
+	deadline time.Time
+	ok       bool
+}
+
+func (d *deadlineRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	d.deadline, d.ok = r.Context().Deadline()
+	return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {d.ctype}},
+		Body: io.NopCloser(strings.NewReader(d.body)), Request: r}, nil
+}
+
+// TestLimitOutboundTimeouts proves the 10-second bound on JWKS fetches and
+// introspection calls made with an HTTP client that has no timeout of its
+// own, without waiting for it: the request context carries the deadline.
+func TestLimitOutboundTimeouts(t *testing.T) {
+	a := newTestKey("a", jose.ES256)
+	set, _ := json.Marshal(keySet(a))
+	jw := &deadlineRecorder{body: string(set), ctype: "application/json"}
+	v, err := NewVerifier(Config{Issuer: testIssuer, Resource: testResource, JWKSURL: "https://as.example/jwks",
+		HTTPClient: &http.Client{Transport: jw}, Clock: newClock().Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := v.Verify(context.Background(), mint(t, a, claimsAt(t0), mintOpt{})); err != nil {
+		t.Fatal(err)
+	}
+	if !jw.ok || jw.deadline.Sub(start) > jwksFetchTimeout+time.Second || jw.deadline.Sub(start) < jwksFetchTimeout-time.Second {
+		t.Fatalf("JWKS fetch deadline %v after start, want about %v", jw.deadline.Sub(start), jwksFetchTimeout)
+	}
+
+	in := &deadlineRecorder{body: activeBody(""), ctype: "application/json"}
+	iv, err := NewIntrospectionVerifier(IntrospectionConfig{Endpoint: "https://as.example/introspect", ClientID: rsClientID,
+		ClientSecret: rsClientSecret, Resource: testResource, HTTPClient: &http.Client{Transport: in}, Clock: newClock().Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if _, err := iv.Verify(context.Background(), opaqueToken); err != nil {
+		t.Fatal(err)
+	}
+	if !in.ok || in.deadline.Sub(start) > introspectionTimeout+time.Second || in.deadline.Sub(start) < introspectionTimeout-time.Second {
+		t.Fatalf("introspection deadline %v after start, want about %v", in.deadline.Sub(start), introspectionTimeout)
 	}
 }
