@@ -153,3 +153,26 @@ func printableASCII(s string) bool {
 	}
 	return true
 }
+
+// TestResourceLengthLimit proves that resource indicators over
+// MaxURILength are refused by CanonicalResource and equal nothing but
+// themselves in ResourceEqual.
+func TestResourceLengthLimit(t *testing.T) {
+	res := func(n int) string {
+		const base = "https://h.example/"
+		return base + strings.Repeat("m", n-len(base))
+	}
+	at, over := res(MaxURILength), res(MaxURILength+1)
+	if _, err := CanonicalResource(at); err != nil {
+		t.Fatalf("resource of MaxURILength refused: %v", err)
+	}
+	if _, err := CanonicalResource(over); !errors.Is(err, ErrInvalidResource) {
+		t.Fatalf("resource over MaxURILength: %v", err)
+	}
+	if !ResourceEqual(at, strings.Replace(at, "https://h.example", "HTTPS://H.EXAMPLE", 1)) {
+		t.Fatal("case-insensitive equality lost at MaxURILength")
+	}
+	if ResourceEqual(over, strings.Replace(over, "https://h.example", "HTTPS://H.EXAMPLE", 1)) {
+		t.Fatal("resources over MaxURILength compared loosely")
+	}
+}
