@@ -40,3 +40,13 @@ func TestReasonsDoNotEchoRequestValues(t *testing.T) {
 		})
 	}
 }
+
+// ParseConfig is meant for operator files, but it still refuses absurd
+// nesting cleanly (encoding/json's bound) rather than exhausting the stack.
+func TestParseConfigNesting(t *testing.T) {
+	deep := `{"profiles":[{"name":"p","executors":[{"executor":"pkce-enforcer","configuration":` +
+		strings.Repeat(`{"a":`, 20000) + `1` + strings.Repeat(`}`, 20000) + `}]}]}`
+	if _, err := ParseConfig([]byte(deep)); err == nil {
+		t.Fatal("20 000 levels of nesting accepted")
+	}
+}
