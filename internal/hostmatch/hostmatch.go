@@ -15,6 +15,11 @@
 // Matching is case-insensitive. Hosts that are not plain ASCII, that are
 // empty, or that end in a dot never match: look-alike and alternate
 // spellings of a trusted name are refused rather than normalised.
+//
+// Patterns come from configuration and are compiled once. Matching costs
+// time linear in the host's length for each glob pattern and at most one
+// map lookup per label otherwise; hosts come from URLs whose length the
+// callers bound (metadata.MaxURILength).
 package hostmatch
 
 import (
