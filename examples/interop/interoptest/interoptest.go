@@ -182,6 +182,9 @@ type MCPServer struct {
 	Issuer string
 	// MCPURL is the MCP endpoint.
 	MCPURL string
+	// Addr is the address the process listens on, which differs from
+	// the issuer's host when -public-url is given.
+	Addr string
 }
 
 // StartMCPServer runs the examples/mcpserver binary on a free loopback
@@ -191,7 +194,10 @@ func StartMCPServer(t testing.TB, bin string, env []string, args ...string) *MCP
 	args = append([]string{"-addr", "127.0.0.1:0", "-demo-user", User, "-demo-password", Password}, args...)
 	p := Start(t, bin, env, "Listening on ", args...)
 	s := &MCPServer{Process: p, Issuer: p.Values["Issuer"], MCPURL: p.Values["MCP endpoint"]}
-	if s.Issuer == "" || s.MCPURL == "" {
+	if last := p.Lines[len(p.Lines)-1]; strings.HasPrefix(last, "Listening on ") {
+		s.Addr, _, _ = strings.Cut(strings.TrimPrefix(last, "Listening on "), " ")
+	}
+	if s.Issuer == "" || s.MCPURL == "" || s.Addr == "" {
 		t.Fatalf("mcpserver: no issuer or MCP endpoint in its start-up output:\n%s", p.Output())
 	}
 	return s
