@@ -93,7 +93,7 @@ func (s *Server) mintAccessToken(c *accessClaims, now time.Time, lifetime time.D
 		b = strconv.AppendInt(b, c.authTime.Unix(), 10)
 	}
 	b = append(b, '}')
-	jws, err := s.keys.Load().active.signer.Sign(b)
+	jws, err := s.currentKeys(now).active.signer.Sign(b)
 	if err != nil {
 		return "", 0, storeErr(err)
 	}
@@ -117,7 +117,9 @@ type TokenRequest struct {
 	// want foreign audiences).
 	Resources []string
 	// Lifetime is the token lifetime; 0 means the configured one. It may
-	// be negative to mint an already expired token for tests.
+	// be negative to mint an already expired token for tests. A token
+	// that lives longer than the configured lifetimes may outlive its key
+	// after a rotation (see Server.RotateKey).
 	Lifetime time.Duration
 	// AuthTime is the "auth_time" claim; zero omits it.
 	AuthTime time.Time
@@ -198,7 +200,7 @@ func (s *Server) parseAccessToken(ctx context.Context, token string) (*tokenClai
 	if strings.Count(token, ".") != 2 || len(token) > 16<<10 {
 		return nil, errNotOurToken
 	}
-	ks := s.keys.Load()
+	ks := s.currentKeys(s.now())
 	algs := make([]jose.SignatureAlgorithm, len(ks.algs))
 	for i, a := range ks.algs {
 		algs[i] = jose.SignatureAlgorithm(a)

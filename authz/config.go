@@ -25,11 +25,18 @@ const (
 	DefaultGrantLifetime        = 90 * 24 * time.Hour
 	DefaultRequestLifetime      = 10 * time.Minute
 	DefaultMaxBodyBytes         = 64 << 10
+	DefaultKeyPublicationDelay  = 5 * time.Minute
+	DefaultKeyReloadInterval    = time.Minute
 
 	maxAccessTokenLifetime = 24 * time.Hour
 	maxCodeLifetime        = 10 * time.Minute
 	maxRequestLifetime     = time.Hour
 	maxRefreshGracePeriod  = 60 * time.Second
+	maxKeyPublicationDelay = 24 * time.Hour
+	maxKeyReloadInterval   = time.Hour
+	// minJWKSMaxAge is the least JWKS max-age worth advertising; verifiers
+	// such as authz/bearer cache a JWKS for at least a minute anyway.
+	minJWKSMaxAge = time.Minute
 )
 
 // ScopeOfflineAccess is the scope MCP clients add to ask for a refresh token
@@ -54,6 +61,21 @@ type Config struct {
 	// uses the keys in Store (see storage.KeyStore), generating and storing
 	// an ES256 key when there is none.
 	Keys []crypto.Signer
+
+	// KeyPublicationDelay is how long a key made by [Server.RotateKey] is
+	// published before it signs; 0 means DefaultKeyPublicationDelay (5
+	// minutes), at most 24 hours. It must be at least KeyReloadInterval
+	// plus one minute: the JWKS is cacheable for the difference, so that
+	// every node and every verifier that honours the cache lifetime knows
+	// the key before it signs.
+	KeyPublicationDelay time.Duration
+	// KeyReloadInterval is how often each node re-reads the keys from the
+	// store (in the background, on the first signing or JWKS request after
+	// it elapsed), picking up rotations started elsewhere; 0 means
+	// DefaultKeyReloadInterval (1 minute), between 1 s and 1 hour. A
+	// token naming an unknown key also makes the node reload, at most
+	// every 10 seconds. Both are ignored when Keys is set.
+	KeyReloadInterval time.Duration
 
 	// Store keeps clients, parked requests, grants, codes, refresh tokens
 	// and keys. Nil means a new in-memory store (storage/memory), with a

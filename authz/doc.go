@@ -128,10 +128,21 @@
 // Tokens are signed with ES256 by default; RS256 and EdDSA keys are
 // accepted in Config.Keys. Without configured keys the server uses the
 // keys in the store (storage.KeyStore, shared by every node), generating an
-// ES256 key when there is none. [Server.RotateKey] adds a new key and
-// retires the old one, which stays published until its tokens expire.
-// [Server.VerificationKey] lets an in-process resource server
-// (authz/bearer) verify tokens without fetching the JWKS.
+// ES256 key when there is none.
+//
+// [Server.RotateKey] rotates in steps that need no coordination between
+// nodes: the new key is stored with a NotBefore of now +
+// Config.KeyPublicationDelay (5 minutes by default) and only published
+// until then; every node re-reads the store each Config.KeyReloadInterval
+// (1 minute, in the background, never making a request wait) and the JWKS
+// may be cached for the difference (4 minutes), so every node and every
+// verifier knows the key before any node signs with it. At NotBefore each
+// node switches on its own. The old key is retired at that moment and
+// stays published until the last token it signed has expired (the longest
+// access-token lifetime plus a minute), then leaves the JWKS. A token
+// naming a key a node has not loaded makes it reload at once (at most
+// every 10 seconds). [Server.VerificationKey] lets an in-process resource
+// server (authz/bearer) verify tokens without fetching the JWKS.
 //
 // # Errors
 //

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -27,7 +28,8 @@ import (
 var ErrUnknownKey = errors.New("authz: unknown signing key")
 
 // signingKey is one key with its cached signer. Building a jose.Signer is
-// not free, so it is built once per key, never per token.
+// not free, so it is built once per key, never per token (and reused
+// across reloads).
 type signingKey struct {
 	kid    string
 	alg    jose.SignatureAlgorithm
@@ -35,9 +37,33 @@ type signingKey struct {
 	public jose.JSONWebKey
 }
 
-// keySet is an immutable snapshot of the server's keys; rotation swaps the
-// whole snapshot atomically.
+// keyEntry is a key with its schedule (all zero for Config.Keys).
+type keyEntry struct {
+	sk *signingKey
+	// notBefore is when the key may start signing; before that it is only
+	// published.
+	notBefore time.Time
+	// retiredAt is when it stops signing; zero while it has no successor.
+	retiredAt time.Time
+	// expiresAt is when it is no longer published or accepted.
+	expiresAt time.Time
+}
+
+// keySet is an immutable snapshot of the server's keys; reloads and
+// schedule changes swap the whole snapshot atomically.
 type keySet struct {
+	// entries are every key read from the store (or configured), in store
+	// order, oldest first; the derived fields below hold at the time the
+	// snapshot was derived, until changeAt.
+	entries []keyEntry
+	// seq orders snapshots by when their store read started, so that a
+	// slow reload never replaces a newer one.
+	seq uint64
+	// changeAt is the next notBefore, retiredAt or expiresAt after the
+	// derivation time: from then on the derived fields are stale. Zero
+	// means never.
+	changeAt time.Time
+
 	active *signingKey
 	byKID  map[string]*jose.JSONWebKey
 	algs   []string
@@ -93,14 +119,51 @@ func newSigningKey(priv crypto.Signer, kid string) (*signingKey, error) {
 	return &signingKey{kid: kid, alg: alg, signer: signer, public: pub}, nil
 }
 
-// newKeySet builds a snapshot; keys[0] is the active key.
-func newKeySet(keys []*signingKey) (*keySet, error) {
-	ks := &keySet{active: keys[0], byKID: make(map[string]*jose.JSONWebKey, len(keys))}
-	doc := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(keys))}
-	seenAlg := map[string]bool{}
-	for _, k := range keys {
-		if _, dup := ks.byKID[k.kid]; dup {
+// deriveKeySet computes what holds at now for a list of keys: the key that
+// signs (the newest whose notBefore has come and that is not retired;
+// failing that, the newest whose notBefore has come, so that a botched
+// rotation never stops the server), and every unexpired key for
+// verification and the JWKS, including keys that will sign later. It
+// returns nil when no unexpired key may sign yet.
+func deriveKeySet(entries []keyEntry, now time.Time, seq uint64) (*keySet, error) {
+	ks := &keySet{entries: entries, seq: seq, byKID: make(map[string]*jose.JSONWebKey, len(entries))}
+	later := func(t time.Time) {
+		if t.After(now) && (ks.changeAt.IsZero() || t.Before(ks.changeAt)) {
+			ks.changeAt = t
+		}
+	}
+	var active, fallback *keyEntry
+	for i := range entries {
+		e := &entries[i]
+		later(e.notBefore)
+		later(e.retiredAt)
+		later(e.expiresAt)
+		if !e.expiresAt.IsZero() && !now.Before(e.expiresAt) {
 			continue
+		}
+		if now.Before(e.notBefore) {
+			continue
+		}
+		// Among equals the later entry (the newer key) wins.
+		if fallback == nil || !e.notBefore.Before(fallback.notBefore) {
+			fallback = e
+		}
+		if (e.retiredAt.IsZero() || now.Before(e.retiredAt)) && (active == nil || !e.notBefore.Before(active.notBefore)) {
+			active = e
+		}
+	}
+	if active == nil {
+		active = fallback
+	}
+	if active == nil {
+		return nil, nil
+	}
+	ks.active = active.sk
+	doc := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(entries))}
+	seenAlg := map[string]bool{}
+	add := func(k *signingKey) {
+		if _, dup := ks.byKID[k.kid]; dup {
+			return
 		}
 		pub := k.public
 		ks.byKID[k.kid] = &pub
@@ -108,6 +171,13 @@ func newKeySet(keys []*signingKey) (*keySet, error) {
 		if !seenAlg[string(k.alg)] {
 			seenAlg[string(k.alg)] = true
 			ks.algs = append(ks.algs, string(k.alg))
+		}
+	}
+	add(active.sk) // the signing key comes first in the JWKS
+	for i := range entries {
+		e := &entries[i]
+		if e.expiresAt.IsZero() || now.Before(e.expiresAt) {
+			add(e.sk)
 		}
 	}
 	b, err := json.Marshal(doc)
@@ -121,7 +191,7 @@ func newKeySet(keys []*signingKey) (*keySet, error) {
 // loadKeys builds the key set from configuration or from the store.
 func (s *Server) loadKeys(ctx context.Context, configured []crypto.Signer) error {
 	if len(configured) > 0 {
-		keys := make([]*signingKey, 0, len(configured))
+		entries := make([]keyEntry, 0, len(configured))
 		for i, k := range configured {
 			if k == nil {
 				return fmt.Errorf("authz: Config.Keys[%d] is nil", i)
@@ -130,9 +200,11 @@ func (s *Server) loadKeys(ctx context.Context, configured []crypto.Signer) error
 			if err != nil {
 				return fmt.Errorf("authz: Config.Keys[%d]: %v", i, err)
 			}
-			keys = append(keys, sk)
+			entries = append(entries, keyEntry{sk: sk})
 		}
-		ks, err := newKeySet(keys)
+		// Keys[0] signs: it is the last of the equals.
+		entries[0], entries[len(entries)-1] = entries[len(entries)-1], entries[0]
+		ks, err := deriveKeySet(entries, time.Time{}, 0)
 		if err != nil {
 			return err
 		}
@@ -145,7 +217,7 @@ func (s *Server) loadKeys(ctx context.Context, configured []crypto.Signer) error
 		return err
 	}
 	if ks == nil {
-		if _, err := s.addGeneratedKey(ctx, nil); err != nil {
+		if _, err := s.addGeneratedKey(ctx, s.now()); err != nil {
 			return err
 		}
 		s.log.LogAttrs(ctx, slog.LevelWarn, "authz: no signing key configured; generated an ES256 key and saved it in the store (tokens survive a restart only if the store is durable)")
@@ -157,58 +229,64 @@ func (s *Server) loadKeys(ctx context.Context, configured []crypto.Signer) error
 		}
 	}
 	s.keys.Store(ks)
+	s.lastReload.Store(s.now().UnixNano())
 	return nil
 }
 
-// keysFromStore reads the stored keys; nil when no key can sign.
+// keysFromStore reads the stored keys; nil when no key can sign. Keys
+// already loaded keep their signers.
 func (s *Server) keysFromStore(ctx context.Context) (*keySet, error) {
+	seq := s.keySeq.Add(1)
 	stored, err := s.store.ListKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("authz: loading signing keys: %w", err)
 	}
 	now := s.now()
-	var active *signingKey
-	var activeAt time.Time
-	var others []*signingKey
+	known := map[string]*signingKey{}
+	if cur := s.keys.Load(); cur != nil {
+		for _, e := range cur.entries {
+			known[e.sk.kid] = e.sk
+		}
+	}
+	entries := make([]keyEntry, 0, len(stored))
 	for _, k := range stored {
 		if !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
 			continue
 		}
-		priv, err := x509.ParsePKCS8PrivateKey(k.Private)
-		if err != nil {
-			return nil, fmt.Errorf("authz: signing key %q: %v", k.ID, err)
-		}
-		signer, ok := priv.(crypto.Signer)
-		if !ok {
-			return nil, fmt.Errorf("authz: signing key %q: unsupported key type", k.ID)
-		}
-		sk, err := newSigningKey(signer, k.ID)
-		if err != nil {
-			return nil, fmt.Errorf("authz: signing key %q: %v", k.ID, err)
-		}
-		if k.Algorithm != "" && k.Algorithm != string(sk.alg) {
-			return nil, fmt.Errorf("authz: signing key %q: algorithm %q does not match the key", k.ID, k.Algorithm)
-		}
-		canSign := k.RetiredAt.IsZero() && !now.Before(k.NotBefore)
-		// The newest key that may sign is the active one.
-		if canSign && (active == nil || !k.NotBefore.Before(activeAt)) {
-			if active != nil {
-				others = append(others, active)
+		sk := known[k.ID]
+		if sk == nil {
+			if sk, err = parseStoredKey(k); err != nil {
+				return nil, err
 			}
-			active, activeAt = sk, k.NotBefore
-			continue
 		}
-		others = append(others, sk)
+		entries = append(entries, keyEntry{sk: sk, notBefore: k.NotBefore, retiredAt: k.RetiredAt, expiresAt: k.ExpiresAt})
 	}
-	if active == nil {
-		return nil, nil
-	}
-	return newKeySet(append([]*signingKey{active}, others...))
+	return deriveKeySet(entries, now, seq)
 }
 
-// addGeneratedKey generates an ES256 key and stores it. A nil notBefore
-// means now.
-func (s *Server) addGeneratedKey(ctx context.Context, notBefore *time.Time) (string, error) {
+// parseStoredKey prepares a key read from the store.
+func parseStoredKey(k *storage.SigningKey) (*signingKey, error) {
+	priv, err := x509.ParsePKCS8PrivateKey(k.Private)
+	if err != nil {
+		return nil, fmt.Errorf("authz: signing key %q: %v", k.ID, err)
+	}
+	signer, ok := priv.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("authz: signing key %q: unsupported key type", k.ID)
+	}
+	sk, err := newSigningKey(signer, k.ID)
+	if err != nil {
+		return nil, fmt.Errorf("authz: signing key %q: %v", k.ID, err)
+	}
+	if k.Algorithm != "" && k.Algorithm != string(sk.alg) {
+		return nil, fmt.Errorf("authz: signing key %q: algorithm %q does not match the key", k.ID, k.Algorithm)
+	}
+	return sk, nil
+}
+
+// addGeneratedKey generates an ES256 key and stores it, to sign from
+// notBefore on.
+func (s *Server) addGeneratedKey(ctx context.Context, notBefore time.Time) (string, error) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return "", fmt.Errorf("authz: generating a signing key: %w", err)
@@ -221,47 +299,69 @@ func (s *Server) addGeneratedKey(ctx context.Context, notBefore *time.Time) (str
 	if err != nil {
 		return "", err
 	}
-	now := s.now()
-	nb := now
-	if notBefore != nil {
-		nb = *notBefore
-	}
-	err = s.store.AddKey(ctx, &storage.SigningKey{ID: sk.kid, Algorithm: string(sk.alg), Private: der, CreatedAt: now, NotBefore: nb})
+	err = s.store.AddKey(ctx, &storage.SigningKey{ID: sk.kid, Algorithm: string(sk.alg), Private: der, CreatedAt: s.now(), NotBefore: notBefore})
 	if err != nil {
 		return "", fmt.Errorf("authz: storing a signing key: %w", err)
 	}
 	return sk.kid, nil
 }
 
-// RotateKey generates a new ES256 signing key, stores it and makes it the
-// active key; the previous active key is retired but stays published until
-// every token it signed has expired. Other nodes sharing the store verify
-// tokens signed with the new key at once (an unknown kid makes them reload),
-// but keep signing with their current key until [Server.ReloadKeys] runs
-// on them: call it on every node after a rotation, or periodically.
-// RotateKey fails when the keys come from Config.Keys.
+// RotateKey starts a coordinated key rotation through the store: it adds a
+// new ES256 key that signs from now + Config.KeyPublicationDelay on, and
+// retires the current key at that moment, keeping it published until the
+// last access token it can sign has expired (the longest access-token
+// lifetime plus a minute of clock skew). Until then every node keeps
+// signing with the current key while publishing the new one: nodes reload
+// the keys every Config.KeyReloadInterval, and resource servers that cache
+// the JWKS no longer than its max-age learn the new key before any token
+// is signed with it. Each node switches by itself when the time comes.
+//
+// Run it on one node (a scheduled job, an admin action): rotations started
+// on two nodes at once retire each other's new key, which the server
+// survives by signing with the newest key that may sign, but which ends the
+// rotation with two keys retired early. RotateKey fails when the keys come
+// from Config.Keys.
 func (s *Server) RotateKey(ctx context.Context) error {
 	if !s.storeKeys {
 		return errors.New("authz: keys are configured in Config.Keys; rotate them there")
 	}
-	old := s.keys.Load().active
-	if _, err := s.addGeneratedKey(ctx, nil); err != nil {
+	stored, err := s.store.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("authz: loading signing keys: %w", err)
+	}
+	switchAt := s.now().Add(s.keyPublicationDelay)
+	kid, err := s.addGeneratedKey(ctx, switchAt)
+	if err != nil {
 		return err
 	}
-	now := s.now()
-	if err := s.store.RetireKey(ctx, old.kid, now, now.Add(s.maxAccessTokenLifetime+time.Minute)); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("authz: retiring key %q: %w", old.kid, err)
+	expires := switchAt.Add(s.maxAccessTokenLifetime + keyExpiryLeeway)
+	for _, k := range stored {
+		if k.ID == kid || (!k.RetiredAt.IsZero() && !k.RetiredAt.After(switchAt)) {
+			continue
+		}
+		if err := s.store.RetireKey(ctx, k.ID, switchAt, expires); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("authz: retiring key %q: %w", k.ID, err)
+		}
 	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "authz: signing key rotation started",
+		slog.String("kid", kid), slog.Time("signs_from", switchAt), slog.Time("previous_expires", expires))
 	return s.ReloadKeys(ctx)
 }
 
-// ReloadKeys re-reads the signing keys from the store, picking up keys
-// added or retired by other nodes. It does nothing when the keys come from
-// Config.Keys.
+// keyExpiryLeeway keeps a retired key published a little longer than its
+// last token lives, for verifiers whose clocks are behind.
+const keyExpiryLeeway = time.Minute
+
+// ReloadKeys re-reads the signing keys from the store at once, picking up
+// keys added or retired by other nodes. The server does this by itself
+// every Config.KeyReloadInterval (in the background) and when a token
+// names an unknown key; call it only to shorten that delay. It does
+// nothing when the keys come from Config.Keys.
 func (s *Server) ReloadKeys(ctx context.Context) error {
 	if !s.storeKeys {
 		return nil
 	}
+	s.lastReload.Store(s.now().UnixNano())
 	ks, err := s.keysFromStore(ctx)
 	if err != nil {
 		return err
@@ -269,19 +369,71 @@ func (s *Server) ReloadKeys(ctx context.Context) error {
 	if ks == nil {
 		return errors.New("authz: the store holds no usable signing key")
 	}
-	s.keys.Store(ks)
-	s.lastReload.Store(s.now().UnixNano())
+	s.publishKeys(ks)
 	return nil
 }
+
+// publishKeys makes ks the current snapshot unless a snapshot from a later
+// store read is already in place.
+func (s *Server) publishKeys(ks *keySet) {
+	for {
+		cur := s.keys.Load()
+		if cur.seq > ks.seq {
+			return
+		}
+		if s.keys.CompareAndSwap(cur, ks) {
+			return
+		}
+	}
+}
+
+// currentKeys returns the key snapshot for now. When a key's schedule has
+// moved on since the snapshot was derived (a staged key may sign, a
+// retired key expired) it derives the next one from memory, without the
+// store. When Config.KeyReloadInterval has passed since the last reload
+// it starts one in the background; the caller never waits for the store.
+func (s *Server) currentKeys(now time.Time) *keySet {
+	ks := s.keys.Load()
+	if !s.storeKeys {
+		return ks
+	}
+	if !ks.changeAt.IsZero() && !now.Before(ks.changeAt) {
+		if next, err := deriveKeySet(ks.entries, now, ks.seq); err == nil && next != nil {
+			s.publishKeys(next)
+			ks = s.keys.Load()
+		}
+	}
+	if last := s.lastReload.Load(); now.UnixNano()-last >= int64(s.keyReloadInterval) && s.lastReload.CompareAndSwap(last, now.UnixNano()) {
+		s.background.Add(1)
+		go func() {
+			defer s.background.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), backgroundReloadTimeout)
+			defer cancel()
+			if err := s.ReloadKeys(ctx); err != nil {
+				s.log.LogAttrs(ctx, slog.LevelWarn, "authz: reloading signing keys failed; keeping the current ones", slog.Any("error", err))
+			}
+		}()
+	}
+	return ks
+}
+
+// Bounds of key reloads.
+const (
+	backgroundReloadTimeout = 10 * time.Second
+	// unknownKIDReloadInterval rate-limits the reloads a token with an
+	// unknown kid triggers, which anyone can send.
+	unknownKIDReloadInterval = 10 * time.Second
+)
 
 // VerificationKey returns the public key with the given kid, for verifying
 // access tokens in the same process. It has the signature of the
 // authz/bearer KeySource interface. An empty kid finds the key only when
-// there is exactly one. An unknown kid gives ErrUnknownKey; when
-// keys live in the store, an unknown kid first triggers a reload (at most
-// every 30 seconds) so keys rotated on another node are found.
+// there is exactly one. An unknown kid gives ErrUnknownKey; when keys live
+// in the store, an unknown kid first triggers a reload (at most one every
+// 10 seconds, shared by concurrent callers) so that keys added on another
+// node are found at once.
 func (s *Server) VerificationKey(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
-	ks := s.keys.Load()
+	ks := s.currentKeys(s.now())
 	if k, ok := ks.byKID[kid]; ok {
 		return k, nil
 	}
@@ -291,24 +443,39 @@ func (s *Server) VerificationKey(ctx context.Context, kid string) (*jose.JSONWeb
 			return k, nil
 		}
 	}
-	if s.storeKeys && kid != "" {
-		last := s.lastReload.Load()
+	if !s.storeKeys || kid == "" {
+		return nil, ErrUnknownKey
+	}
+	_, err, _ := s.kidReload.Do("", func() (any, error) {
 		now := s.now().UnixNano()
-		if now-last > int64(30*time.Second) && s.lastReload.CompareAndSwap(last, now) {
-			if err := s.ReloadKeys(ctx); err != nil {
-				return nil, err
-			}
-			if k, ok := s.keys.Load().byKID[kid]; ok {
-				return k, nil
-			}
+		last := s.lastKIDReload.Load()
+		if last != 0 && now-last < int64(unknownKIDReloadInterval) {
+			return nil, nil
 		}
+		s.lastKIDReload.Store(now)
+		// Detached from the first caller's cancellation: the others wait
+		// for the same reload.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backgroundReloadTimeout)
+		defer cancel()
+		return nil, s.ReloadKeys(rctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if k, ok := s.keys.Load().byKID[kid]; ok {
+		return k, nil
 	}
 	return nil, ErrUnknownKey
 }
 
-// JWKSHandler serves the public signing keys as a JWK Set (RFC 7517 §5).
-// Responses may be cached for five minutes and are readable cross-origin.
+// JWKSHandler serves the public signing keys as a JWK Set (RFC 7517 §5):
+// the signing key, keys that will sign after a rotation and retired keys
+// whose tokens may still be live. Responses are readable cross-origin and
+// may be cached for Config.KeyPublicationDelay minus
+// Config.KeyReloadInterval (four minutes by default), so that a verifier
+// holding a cached copy has seen a new key before it signs.
 func (s *Server) JWKSHandler() http.Handler {
+	cacheControl := "public, max-age=" + strconv.FormatInt(int64(s.jwksMaxAge/time.Second), 10)
 	return s.recoverer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodOptions {
 			corsPreflight(w, "GET, HEAD, OPTIONS")
@@ -318,13 +485,14 @@ func (s *Server) JWKSHandler() http.Handler {
 			methodNotAllowed(w, "GET, HEAD, OPTIONS")
 			return
 		}
+		ks := s.currentKeys(s.now())
 		h := w.Header()
 		corsHeaders(h)
 		h["Content-Type"] = jsonValue
-		h.Set("Cache-Control", "public, max-age=300")
+		h.Set("Cache-Control", cacheControl)
 		w.WriteHeader(http.StatusOK)
 		if r.Method == http.MethodGet {
-			_, _ = w.Write(s.keys.Load().jwks)
+			_, _ = w.Write(ks.jwks)
 		}
 	}))
 }

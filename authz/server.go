@@ -17,6 +17,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/nqrust/identity/dcr"
 	"github.com/nqrust/identity/internal/safehttp"
@@ -45,9 +46,20 @@ type Server struct {
 	// hot path call rand.Read without an interface conversion.
 	cryptoRand bool
 
-	keys       atomic.Pointer[keySet]
-	storeKeys  bool
+	keys      atomic.Pointer[keySet]
+	storeKeys bool
+	// keySeq numbers store reads of the keys (keySet.seq).
+	keySeq atomic.Uint64
+	// lastReload is when the keys were last read from the store (or a
+	// background reload started), in Unix nanoseconds of the clock.
 	lastReload atomic.Int64
+	// lastKIDReload is when an unknown kid last caused a reload.
+	lastKIDReload       atomic.Int64
+	kidReload           singleflight.Group
+	background          sync.WaitGroup
+	keyPublicationDelay time.Duration
+	keyReloadInterval   time.Duration
+	jwksMaxAge          time.Duration
 
 	clients         map[string]*clientEntry
 	scopes          map[string]*Scope
@@ -215,6 +227,17 @@ func (s *Server) setLifetimes(cfg *Config) error {
 	case s.requestLifetime < time.Second || s.requestLifetime > maxRequestLifetime:
 		return errors.New("authz: Config.RequestLifetime must be between 1 s and 1 h")
 	}
+	s.keyPublicationDelay = def(cfg.KeyPublicationDelay, DefaultKeyPublicationDelay)
+	s.keyReloadInterval = def(cfg.KeyReloadInterval, DefaultKeyReloadInterval)
+	switch {
+	case s.keyReloadInterval < time.Second || s.keyReloadInterval > maxKeyReloadInterval:
+		return errors.New("authz: Config.KeyReloadInterval must be between 1 s and 1 h")
+	case s.keyPublicationDelay > maxKeyPublicationDelay:
+		return errors.New("authz: Config.KeyPublicationDelay must be at most 24 h")
+	case s.keyPublicationDelay < s.keyReloadInterval+minJWKSMaxAge:
+		return errors.New("authz: Config.KeyPublicationDelay must be at least Config.KeyReloadInterval plus one minute (the JWKS cache lifetime)")
+	}
+	s.jwksMaxAge = s.keyPublicationDelay - s.keyReloadInterval
 	if s.refreshGrace < 0 || s.refreshGrace > maxRefreshGracePeriod {
 		return errors.New("authz: Config.RefreshGracePeriod must be between 0 and 60 s")
 	}

@@ -311,9 +311,18 @@ func TestKeysSharedThroughStoreAndRotation(t *testing.T) {
 	if err := a.RotateKey(ctx); err != nil {
 		t.Fatal(err)
 	}
-	newKid := a.keys.Load().active.kid
-	if newKid == kidA {
-		t.Fatal("RotateKey kept the active key")
+	// The new key is published first and signs only after
+	// KeyPublicationDelay (rotation_test.go follows the whole schedule).
+	if a.keys.Load().active.kid != kidA {
+		t.Fatal("RotateKey signs with the new key before publishing it")
+	}
+	keys, _ = st.ListKeys(ctx)
+	if len(keys) != 2 || keys[1].ID == kidA {
+		t.Fatalf("stored keys after rotation: %+v", keys)
+	}
+	newKid := keys[1].ID
+	if _, err := a.VerificationKey(ctx, newKid); err != nil {
+		t.Fatalf("new key not published on the rotating node: %v", err)
 	}
 	// The old key still verifies; node b learns the new kid on demand.
 	if _, err := a.VerificationKey(ctx, kidA); err != nil {
