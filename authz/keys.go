@@ -403,10 +403,12 @@ func (s *Server) currentKeys(now time.Time) *keySet {
 			ks = s.keys.Load()
 		}
 	}
-	if last := s.lastReload.Load(); now.UnixNano()-last >= int64(s.keyReloadInterval) && s.lastReload.CompareAndSwap(last, now.UnixNano()) {
+	if last := s.lastReload.Load(); now.UnixNano()-last >= int64(s.keyReloadInterval) && s.lastReload.CompareAndSwap(last, now.UnixNano()) &&
+		s.reloading.CompareAndSwap(false, true) {
 		s.background.Add(1)
 		go func() {
 			defer s.background.Done()
+			defer s.reloading.Store(false)
 			ctx, cancel := context.WithTimeout(context.Background(), backgroundReloadTimeout)
 			defer cancel()
 			if err := s.ReloadKeys(ctx); err != nil {

@@ -250,6 +250,16 @@ func TestKeyReloadNeverBlocksSigning(t *testing.T) {
 	if got := st.calls.Load() - before; got != 1 {
 		t.Fatalf("%d reloads started, want 1", got)
 	}
+	// Further intervals pass while the store still hangs: no pile-up.
+	for range 3 {
+		clk.Advance(DefaultKeyReloadInterval)
+		if _, err := n.srv.IssueAccessToken(context.Background(), TokenRequest{Subject: "alice", ClientID: publicID, Resources: []string{testResource}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := st.calls.Load() - before; got != 1 {
+		t.Fatalf("%d reloads running against a hanging store, want 1", got)
+	}
 	release()
 	n.srv.background.Wait()
 }

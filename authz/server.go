@@ -53,6 +53,9 @@ type Server struct {
 	// lastReload is when the keys were last read from the store (or a
 	// background reload started), in Unix nanoseconds of the clock.
 	lastReload atomic.Int64
+	// reloading is set while a background reload runs: a slow store never
+	// piles them up.
+	reloading atomic.Bool
 	// lastKIDReload is when an unknown kid last caused a reload.
 	lastKIDReload       atomic.Int64
 	kidReload           singleflight.Group
