@@ -353,7 +353,7 @@ func TestParsePublicJWKS(t *testing.T) {
 		key := strings.TrimSuffix(rsaPublicJWK, "}") + `,"` + m + `":"AQAB"}`
 		_, err := ParsePublicJWKS([]byte(`{"keys":[` + key + `]}`))
 		var ce *ClientError
-		if !errors.As(err, &ce) || ce.Field != "jwks" || !strings.Contains(ce.Description, `"`+m+`"`) {
+		if !errors.As(err, &ce) || ce.Field != "jwks" || !strings.Contains(ce.Description, "'"+m+"'") {
 			t.Errorf("private member %q: err = %v", m, err)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -100,7 +99,8 @@ type ClientError struct {
 	// Field is the JSON member at fault ("redirect_uris", "jwks", ...), or
 	// empty when the document as a whole is at fault.
 	Field string
-	// Description is a human-readable explanation (error_description).
+	// Description is a human-readable explanation (error_description),
+	// within the characters RFC 6749 §5.2 allows there.
 	Description string
 }
 
@@ -115,13 +115,30 @@ func redirectErr(format string, args ...any) *ClientError {
 	return &ClientError{Code: ErrCodeInvalidRedirectURI, Field: "redirect_uris", Description: fmt.Sprintf(format, args...)}
 }
 
-// quote renders client input for an error description: quoted, escaped,
-// and cut to a length that cannot flood logs or pages.
+// quote renders client input for an error description: in single quotes,
+// cut to a length that cannot flood logs or pages, with every byte outside
+// the characters RFC 6749 §5.2 allows in error_description (printable
+// ASCII except the double quote and the backslash), and the single quote
+// itself, shown as '?'. The description can then go to a client, into a WWW-Authenticate
+// parameter or a log line as it is.
 func quote(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "..."
+	cut := len(s) > 64
+	if cut {
+		s = s[:64]
 	}
-	return strconv.QuoteToASCII(s)
+	b := make([]byte, 0, len(s)+5)
+	b = append(b, '\'')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '\'' {
+			c = '?'
+		}
+		b = append(b, c)
+	}
+	if cut {
+		b = append(b, "..."...)
+	}
+	return string(append(b, '\''))
 }
 
 // ParseClient decodes a client metadata document (an RFC 7591 registration
@@ -375,7 +392,7 @@ func (c *Client) validate(opts ClientValidation) *ClientError {
 	switch c.ApplicationType {
 	case "", ApplicationTypeWeb, ApplicationTypeNative:
 	default:
-		return metaErr("application_type", `application_type %s is not "web" or "native"`, quote(c.ApplicationType))
+		return metaErr("application_type", "application_type %s is not 'web' or 'native'", quote(c.ApplicationType))
 	}
 
 	switch c.TokenEndpointAuthMethod {
@@ -433,7 +450,7 @@ func (c *Client) validate(opts ClientValidation) *ClientError {
 		for i := 0; i < len(tok); i++ {
 			// scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), RFC 6749 §3.3.
 			if b := tok[i]; b < 0x21 || b > 0x7e || b == '"' || b == '\\' {
-				return metaErr("scope", "scope token %s has a character RFC 6749 §3.3 does not allow", quote(tok))
+				return metaErr("scope", "scope token %s has a character RFC 6749 section 3.3 does not allow", quote(tok))
 			}
 		}
 	}
@@ -488,7 +505,7 @@ func (c *Client) validateGrants(opts ClientValidation) *ClientError {
 	}
 	for _, r := range c.ResponseTypes {
 		if r != ResponseTypeCode {
-			return metaErr("response_types", `response type %s is not supported; only "code" is`, quote(r))
+			return metaErr("response_types", "response type %s is not supported; only 'code' is", quote(r))
 		}
 	}
 	// RFC 7591 §2.1: "code" goes with authorization_code. An absent
@@ -497,10 +514,10 @@ func (c *Client) validateGrants(opts ClientValidation) *ClientError {
 		hasCodeGrant := slices.Contains(c.effectiveGrantTypes(), GrantAuthorizationCode)
 		hasCode := slices.Contains(c.ResponseTypes, ResponseTypeCode)
 		if hasCode && !hasCodeGrant {
-			return metaErr("response_types", `response type "code" requires the authorization_code grant type`)
+			return metaErr("response_types", "response type 'code' requires the authorization_code grant type")
 		}
 		if hasCodeGrant && !hasCode {
-			return metaErr("response_types", `the authorization_code grant type requires response type "code"`)
+			return metaErr("response_types", "the authorization_code grant type requires response type 'code'")
 		}
 	}
 	return nil
@@ -611,7 +628,7 @@ func checkRedirectURI(u, appType string, opts ClientValidation) string {
 		return "must use https, or http on a loopback address (127.0.0.1, [::1] or localhost)"
 	}
 	if deniedSchemes[scheme] {
-		return fmt.Sprintf("uses the forbidden scheme %q", scheme)
+		return fmt.Sprintf("uses the forbidden scheme '%s'", scheme)
 	}
 	if appType == ApplicationTypeWeb {
 		return "must use https for a web application"
@@ -707,7 +724,7 @@ func ParsePublicJWKS(raw []byte) (*jose.JSONWebKeySet, error) {
 		Keys []map[string]json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(raw, &outer); err != nil || outer.Keys == nil {
-		return nil, metaErr("jwks", `jwks must be a JWK Set: an object with a "keys" array of objects`)
+		return nil, metaErr("jwks", "jwks must be a JWK Set: an object with a 'keys' array of objects")
 	}
 	if len(outer.Keys) == 0 {
 		return nil, metaErr("jwks", "jwks must contain at least one key")
@@ -718,7 +735,7 @@ func ParsePublicJWKS(raw []byte) (*jose.JSONWebKeySet, error) {
 	for i, k := range outer.Keys {
 		for _, m := range privateJWKMembers {
 			if _, ok := k[m]; ok {
-				return nil, metaErr("jwks", "jwks key %d contains private key material (member %q); publish public keys only", i, m)
+				return nil, metaErr("jwks", "jwks key %d contains private key material (member '%s'); publish public keys only", i, m)
 			}
 		}
 	}

@@ -105,7 +105,7 @@ func ExampleParseClient() {
 	fmt.Println(c.Validate(metadata.ClientValidation{}))
 	fmt.Println(c.Validate(metadata.ClientValidation{IgnoreUnknownGrantTypes: true}))
 	// Output:
-	// invalid_client_metadata: grant type "urn:ietf:params:oauth:grant-type:jwt-bearer" is not supported
+	// invalid_client_metadata: grant type 'urn:ietf:params:oauth:grant-type:jwt-bearer' is not supported
 	// <nil>
 }
 

@@ -140,7 +140,7 @@ var validationModes = []ClientValidation{
 
 // FuzzParseClient decodes and validates arbitrary documents. Properties:
 // every failure is a *ClientError whose description is short printable
-// ASCII; a client that passes validation has only safe redirect URIs (no
+// ASCII without '"' or '\\' (RFC 6749 §5.2); a client that passes validation has only safe redirect URIs (no
 // fragment, no userinfo, no browser-interpreted scheme, http only on a
 // loopback host) and https informational URLs; validation gives the same
 // answer before and after ApplyDefaults; and an accepted client survives a
@@ -187,8 +187,8 @@ func checkClientError(t *testing.T, what string, err error) {
 	if ce.Code != ErrCodeInvalidClientMetadata && ce.Code != ErrCodeInvalidRedirectURI {
 		t.Fatalf("%s error code %q", what, ce.Code)
 	}
-	if len(ce.Description) > 300 || !printableASCII(ce.Description) {
-		t.Fatalf("%s error description is not short printable ASCII: %q", what, ce.Description)
+	if len(ce.Description) > 300 || !descriptionSafe(ce.Description) {
+		t.Fatalf("%s error description is not short text within RFC 6749 §5.2's characters: %q", what, ce.Description)
 	}
 }
 

@@ -140,14 +140,33 @@ func TestClientErrorsQuoteSafely(t *testing.T) {
 	if !errors.As(err, &ce) {
 		t.Fatalf("hostile redirect URI: %v", err)
 	}
-	if len(ce.Description) > 200 || !printableASCII(ce.Description) || strings.Contains(ce.Description, "\n") {
-		t.Fatalf("description %q is not short printable ASCII", ce.Description)
+	if len(ce.Description) > 200 || !descriptionSafe(ce.Description) {
+		t.Fatalf("description %q is not short text within RFC 6749 section 5.2's characters", ce.Description)
+	}
+	// Every refusal of ParseClient and Validate stays within those
+	// characters, including the ones that name a member or a value.
+	for _, body := range []string{
+		`{"scope":"a\u00e9"}`, `{"response_types":["token"]}`, `{"application_type":"\"x\\"}`,
+		`{"jwks":{"keys":[{"kty":"oct","k":"AQAB"}]},"redirect_uris":["https://a.example/cb"]}`,
+		`{"redirect_uris":["javascript:alert(1)"],"application_type":"native"}`,
+		`{"response_types":["code"],"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_basic"}`,
+		`{"a":1,"a":2}`, `{"jwks":[]}`,
+	} {
+		c, err := ParseClient([]byte(body))
+		if err == nil {
+			err = c.Validate(ClientValidation{AllowSingleLabelSchemes: true})
+		}
+		if !errors.As(err, &ce) || !descriptionSafe(ce.Description) {
+			t.Errorf("%s: description %v", body, err)
+		}
 	}
 }
 
-func printableASCII(s string) bool {
+// descriptionSafe reports whether s uses only the characters RFC 6749
+// §5.2 allows in error_description: %x20-21 / %x23-5B / %x5D-7E.
+func descriptionSafe(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
 			return false
 		}
 	}
