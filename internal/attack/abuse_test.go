@@ -354,3 +354,110 @@ func exprString(e ast.Expr) string {
 	}
 	return "…"
 }
+
+// TestRegistrationManagementAbuse covers RFC 7592 updates and deletion
+// used to escape the registration policy or to keep stolen tokens alive.
+func TestRegistrationManagementAbuse(t *testing.T) {
+	w := newWorld(t, options{})
+	put := func(id, rat, body string) *resp {
+		return w.browser("").send(http.MethodPut, "/register/"+id, body, "Content-Type", "application/json", "Authorization", "Bearer "+rat)
+	}
+	t.Run("abuse/registration-update-untrusted-redirect", func(t *testing.T) {
+		reg := w.register(t, regBody)
+		id, rat := reg["client_id"].(string), reg["registration_access_token"].(string)
+		w.nothingStored(t, func() {
+			r := put(id, rat, `{"client_id":"`+id+`","redirect_uris":["https://evil.example/cb"],"token_endpoint_auth_method":"none"}`)
+			if r.status != 400 || r.jsonErr() != "invalid_redirect_uri" {
+				t.Errorf("update to an untrusted redirect: %d %s", r.status, r.body)
+			}
+		})
+		c, err := w.store.GetClient(context.Background(), id)
+		if err != nil || len(c.Metadata.RedirectURIs) != 1 || c.Metadata.RedirectURIs[0] != "http://127.0.0.1/cb" {
+			t.Errorf("stored client changed: %+v %v", c, err)
+		}
+	})
+	t.Run("abuse/registration-update-other-client-id", func(t *testing.T) {
+		reg := w.register(t, regBody)
+		id, rat := reg["client_id"].(string), reg["registration_access_token"].(string)
+		w.nothingStored(t, func() {
+			r := put(id, rat, `{"client_id":"`+confID+`","redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}`)
+			if r.status != 400 || r.jsonErr() != "invalid_client_metadata" {
+				t.Errorf("update naming another client_id: %d %s", r.status, r.body)
+			}
+		})
+	})
+	t.Run("abuse/registration-update-server-managed-members", func(t *testing.T) {
+		reg := w.register(t, regBody)
+		id, rat := reg["client_id"].(string), reg["registration_access_token"].(string)
+		w.nothingStored(t, func() {
+			r := put(id, rat, `{"client_id":"`+id+`","redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none",
+				"registration_access_token":"chosen-token-0123456789","client_id_issued_at":1}`)
+			if r.status != 400 || r.jsonErr() != "invalid_client_metadata" {
+				t.Errorf("update setting server-managed members: %d %s", r.status, r.body)
+			}
+		})
+	})
+	t.Run("abuse/deleted-client-tokens-dead", func(t *testing.T) {
+		reg := w.register(t, `{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"]}`)
+		id, rat := reg["client_id"].(string), reg["registration_access_token"].(string)
+		tr := w.tokens(id, "http://127.0.0.1/cb", w.resA, "a:read")
+		p := newPKCE()
+		code := w.code(authzParams(id, "http://127.0.0.1/cb", p, w.resA, "a:read"))
+		if r := w.browser("").send(http.MethodDelete, "/register/"+id, "", "Authorization", "Bearer "+rat); r.status != 204 {
+			t.Fatalf("delete: %d %s", r.status, r.body)
+		}
+		if m := w.introspect(tr.AccessToken); m["active"] != false {
+			t.Errorf("access token of a deleted client still active: %v", m)
+		}
+		w.nothingStored(t, func() {
+			r := w.token(url.Values{"grant_type": {"refresh_token"}, "client_id": {id}, "refresh_token": {tr.RefreshToken}})
+			jsonError(t, r.resp, 401, "invalid_client")
+			jsonError(t, w.exchange(id, code, p.verifier, "http://127.0.0.1/cb").resp, 401, "invalid_client")
+			errorPage(t, w.browser(user).get("/authorize?"+authzParams(id, "http://127.0.0.1/cb", newPKCE(), w.resA, "a:read").Encode()),
+				"invalid_request", "Unknown client.")
+		})
+	})
+}
+
+// TestNoSecretsInLogs runs successful and failed flows with every
+// component logging at debug level, and searches the log for every
+// secret that went over the wire.
+func TestNoSecretsInLogs(t *testing.T) {
+	logs := &syncBuffer{}
+	w := newWorld(t, options{logs: logs, stepUp: true})
+	var secrets []string
+	p := newPKCE()
+	code := w.code(authzParams(confID, webCB, p, w.resA, "a:read"))
+	tr := w.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {p.verifier}}, confID, confSecret)
+	secrets = append(secrets, code, p.verifier, tr.AccessToken, tr.RefreshToken, confSecret)
+	// Failures: refresh reuse, code replay, wrong secret, bad tokens.
+	rt2 := w.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}, confID, confSecret)
+	w.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}, confID, confSecret)
+	secrets = append(secrets, rt2.AccessToken, rt2.RefreshToken)
+	w.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {p.verifier}}, confID, confSecret)
+	w.token(url.Values{"grant_type": {"client_credentials"}}, confID, "wrong-"+confSecret)
+	secrets = append(secrets, "wrong-"+confSecret)
+	forged := w.forge("JWT", w.claims(w.resA))
+	w.callMCP(w.resA, "Bearer "+forged)
+	w.callMCP(w.resB, "Bearer "+tr.AccessToken)
+	w.callMCP(w.resA, "Bearer "+tr.AccessToken, "Mcp-Name", "admin")
+	secrets = append(secrets, forged)
+	reg := w.register(t, `{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"client_secret_basic"}`)
+	secrets = append(secrets, reg["client_secret"].(string), reg["registration_access_token"].(string))
+	w.browser("").get("/register/"+reg["client_id"].(string), "Authorization", "Bearer "+reg["registration_access_token"].(string)+"x")
+
+	t.Run("abuse/logs-carry-no-secrets", func(t *testing.T) {
+		out := logs.String()
+		if len(out) == 0 {
+			t.Fatal("nothing was logged; the case proves nothing")
+		}
+		for i, s := range secrets {
+			if s == "" {
+				t.Fatalf("flow step %d failed to produce its secret", i)
+			}
+			if strings.Contains(out, s) || len(s) > 40 && strings.Contains(out, s[:40]) {
+				t.Errorf("log carries a secret (%.12s…)", s)
+			}
+		}
+	})
+}

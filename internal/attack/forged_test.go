@@ -107,6 +107,22 @@ func TestForgedTokens(t *testing.T) {
 		c["iat"], c["nbf"], c["exp"] = ahead.Unix(), ahead.Unix(), ahead.Add(5*time.Minute).Unix()
 		challenge(t, w.callMCP(w.resA, "Bearer "+w.forge("at+jwt", c)), 401, "invalid_token", w.prmA)
 	})
+	t.Run("forged/jwks-publishes-no-private-key", func(t *testing.T) {
+		r := w.browser("").get("/jwks")
+		var set struct {
+			Keys []map[string]any `json:"keys"`
+		}
+		if err := json.Unmarshal([]byte(r.body), &set); err != nil || len(set.Keys) == 0 {
+			t.Fatalf("jwks: %d %s", r.status, r.body)
+		}
+		for _, k := range set.Keys {
+			for _, priv := range []string{"d", "p", "q", "dp", "dq", "qi", "k"} {
+				if _, ok := k[priv]; ok {
+					t.Errorf("JWKS key %v publishes private member %q", k["kid"], priv)
+				}
+			}
+		}
+	})
 	t.Run("forged/unknown-kids-do-not-hammer-jwks", func(t *testing.T) {
 		v, err := bearer.NewVerifier(bearer.Config{Issuer: w.issuer, Resource: w.resA, JWKSURL: w.issuer + "/jwks", Clock: w.clock.Now})
 		if err != nil {

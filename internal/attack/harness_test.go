@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -68,6 +69,24 @@ var jwksClients = map[string]string{
 	"pkjwt-metadata":  "https://meta.vscode.dev/jwks.json",
 	"pkjwt-ipliteral": "https://127.0.0.1/jwks.json",
 	"pkjwt-mapped":    "https://mapped.vscode.dev/jwks.json",
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // clock is the settable clock every component of a world shares.
@@ -388,6 +407,8 @@ type options struct {
 	// logos lets the consent page fetch client logos through the site's
 	// production safe client.
 	logos bool
+	// logs, if set, receives every component's debug log.
+	logs *syncBuffer
 	// stepUp makes /mcp-a require "a:tool:<Mcp-Name header>" as well, a
 	// step-up rule that reflects request input into the challenge.
 	stepUp bool
@@ -470,9 +491,13 @@ func newWorld(t testing.TB, o options) *world {
 		timeout = 2 * time.Second
 	}
 	fetch := w.site.httpClient(t, timeout)
+	logger := slog.New(slog.DiscardHandler)
+	if o.logs != nil {
+		logger = slog.New(slog.NewTextHandler(o.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 
 	// Metadata documents through the real resolver and executor.
-	res, err := cimd.NewResolver(cimd.Options{HTTPClient: fetch, Timeout: timeout, Clock: w.clock.Now})
+	res, err := cimd.NewResolver(cimd.Options{HTTPClient: fetch, Timeout: timeout, Clock: w.clock.Now, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,7 +562,8 @@ func newWorld(t testing.TB, o options) *world {
 				RateLimit:         rate.Inf,
 			},
 		},
-		Clock: w.clock.Now,
+		Clock:  w.clock.Now,
+		Logger: logger,
 	}
 	if o.registration != nil {
 		o.registration(cfg.Registration)
@@ -556,6 +582,7 @@ func newWorld(t testing.TB, o options) *world {
 		LoginURL:     "/login",
 		DisableLogos: !o.logos,
 		Clock:        w.clock.Now,
+		Logger:       logger,
 	}
 	if o.logos {
 		cc.LogoClient = fetch
@@ -584,7 +611,7 @@ func newWorld(t testing.TB, o options) *world {
 		ver    **bearer.Verifier
 		stepUp bool
 	}{{w.resA, "a:read", &w.prmA, &w.vA, o.stepUp}, {w.resB, "b:read", &w.prmB, &w.vB, false}} {
-		v, err := bearer.NewVerifier(bearer.Config{Issuer: w.issuer, Resource: r.res, Keys: w.az, Clock: w.clock.Now})
+		v, err := bearer.NewVerifier(bearer.Config{Issuer: w.issuer, Resource: r.res, Keys: w.az, Clock: w.clock.Now, Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -593,7 +620,7 @@ func newWorld(t testing.TB, o options) *world {
 		if *r.prm, err = bearer.MountProtectedResourceMetadata(mux, prm); err != nil {
 			t.Fatal(err)
 		}
-		bo := bearer.Options{ResourceMetadataURL: *r.prm, Scopes: []string{r.scope}}
+		bo := bearer.Options{ResourceMetadataURL: *r.prm, Scopes: []string{r.scope}, Logger: logger}
 		if r.stepUp {
 			bo.ScopesFunc = func(req *http.Request) []string {
 				if n := req.Header.Get("Mcp-Name"); n != "" {

@@ -240,6 +240,7 @@ func TestMalformedRegistration(t *testing.T) {
 		{"invalid-utf8", "{\"redirect_uris\":[\"http://127.0.0.1/cb\"],\"client_name\":\"\xff\xfe\"}", nil, "invalid_client_metadata"},
 		{"redirect-crlf", `{"redirect_uris":["http://127.0.0.1/cb\r\nX-Injected: 1"],"token_endpoint_auth_method":"none"}`, nil, "invalid_redirect_uri"},
 		{"redirect-untrusted-host", `{"redirect_uris":["https://evil.example/cb"],"token_endpoint_auth_method":"none"}`, nil, "invalid_redirect_uri"},
+		{"too-many-redirect-uris", `{"redirect_uris":[` + strings.TrimSuffix(strings.Repeat(`"http://127.0.0.1/cb",`, 21), ",") + `],"token_endpoint_auth_method":"none"}`, nil, "invalid_redirect_uri"},
 		{"redirect-javascript", `{"redirect_uris":["javascript:alert(1)"],"token_endpoint_auth_method":"none"}`, nil, "invalid_redirect_uri"},
 	}
 	for _, tc := range cases {

@@ -82,6 +82,18 @@ func TestRedirects(t *testing.T) {
 			errorPage(t, w.browser(user).get("/authorize?"+q.Encode()), "invalid_request", "The redirect_uri parameter is required for this client.")
 		})
 	})
+	t.Run("redirect/client-without-redirect-uris", func(t *testing.T) {
+		for _, ru := range []string{"", "https://evil.example/cb"} {
+			q := authzParams(rsID, ru, newPKCE(), w.resA, "a:read")
+			if ru == "" {
+				q.Del("redirect_uri")
+			}
+			w.nothingStored(t, func() {
+				r := w.browser(user).get("/authorize?" + q.Encode())
+				errorPage(t, r, "invalid_request", "")
+			})
+		}
+	})
 	t.Run("redirect/duplicate-redirect-uri", func(t *testing.T) {
 		q := authzParams(webPubID, webCB, newPKCE(), w.resA, "a:read")
 		q.Add("redirect_uri", "https://evil.example/cb")

@@ -178,6 +178,15 @@ func TestCodeTheft(t *testing.T) {
 			jsonError(t, w.exchange(webPubID, code, p.verifier, webCB2).resp, 400, "invalid_grant")
 		})
 	})
+	t.Run("code/redirect-uri-other-loopback-port", func(t *testing.T) {
+		// Loopback ports are free at the authorization endpoint, but the
+		// token request must repeat the very URI the code went to.
+		p := newPKCE()
+		code := w.code(authzParams(pubID, "http://127.0.0.1:51234/callback", p, w.resA, "a:read"))
+		w.nothingStored(t, func() {
+			jsonError(t, w.exchange(pubID, code, p.verifier, "http://127.0.0.1:4444/callback").resp, 400, "invalid_grant")
+		})
+	})
 	t.Run("code/expired", func(t *testing.T) {
 		p := newPKCE()
 		code := w.code(authzParams(pubID, loopCB, p, w.resA, "a:read"))
@@ -199,6 +208,9 @@ func TestCodeTheft(t *testing.T) {
 		w.nothingStored(t, func() {
 			r := w.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {p.verifier}}, confID, confSecret+"x")
 			jsonError(t, r.resp, 401, "invalid_client")
+			if strings.Contains(r.body, confSecret) {
+				t.Errorf("the presented secret is echoed: %s", r.body)
+			}
 			if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic ") {
 				t.Errorf("401 without a Basic challenge: %q", r.header.Get("WWW-Authenticate"))
 			}
@@ -489,6 +501,23 @@ func TestImpersonation(t *testing.T) {
 			}
 		})
 	}
+	t.Run("impersonation/public-client-credentials", func(t *testing.T) {
+		// A client without credentials must not get tokens in its own
+		// name (sub = client_id) through client_credentials.
+		r := w.browser("").send(http.MethodPost, "/register", `{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none",
+			"grant_types":["client_credentials"]}`, "Content-Type", "application/json")
+		if r.status == http.StatusCreated {
+			var m map[string]any
+			_ = json.Unmarshal([]byte(r.body), &m)
+			tr := w.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {m["client_id"].(string)}, "resource": {w.resA}})
+			if tr.status == 200 || tr.AccessToken != "" {
+				t.Fatalf("a public client got a client_credentials token: %s", tr.body)
+			}
+			jsonError(t, tr.resp, 400, "unauthorized_client")
+		} else if r.status != 400 || r.jsonErr() != "invalid_client_metadata" {
+			t.Errorf("registration: %d %s", r.status, r.body)
+		}
+	})
 	t.Run("impersonation/dcr-ids-never-url-shaped", func(t *testing.T) {
 		for range 20 {
 			reg := w.register(t, `{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"client_secret_basic"}`)
