@@ -51,8 +51,8 @@ func checkMatch(t *testing.T, p, reported, host string) {
 	if reported != p {
 		t.Fatalf("pattern %q: MatchPattern(%q) reported %q", p, host, reported)
 	}
-	if host == "" || strings.HasSuffix(host, ".") {
-		t.Fatalf("pattern %q matched the host %q", p, host)
+	if host == "" || strings.HasPrefix(host, ".") || strings.HasSuffix(host, ".") || strings.Contains(host, "..") {
+		t.Fatalf("pattern %q matched the host %q, which has an empty label", p, host)
 	}
 	for i := 0; i < len(host); i++ {
 		if c := host[i]; c <= 0x20 || c >= 0x7f {

@@ -9,12 +9,14 @@
 //   - "[2001:db8::1]" (an IPv6 literal in brackets) matches that literal,
 //     written the same way, with or without the brackets.
 //
-// "*" is the only wildcard: every other glob metacharacter is refused in a
-// pattern, so a pattern never means more than it says.
+// "*" is the only wildcard, and "**" is refused: every other glob
+// metacharacter, and the glob library's "**" (which crosses dots), would
+// let a pattern mean more than it says.
 //
 // Matching is case-insensitive. Hosts that are not plain ASCII, that are
-// empty, or that end in a dot never match: look-alike and alternate
-// spellings of a trusted name are refused rather than normalised.
+// empty, that end in a dot or have an empty label ("a..example.org") never
+// match: look-alike and alternate spellings of a trusted name are refused
+// rather than normalised.
 //
 // Patterns come from configuration and are compiled once. Matching costs
 // time linear in the host's length for each glob pattern and at most one
@@ -62,6 +64,10 @@ func Compile(patterns []string) (*Matcher, error) {
 		}
 		if !isASCII(p) || strings.ContainsAny(p, "/:@?#[]{}!\\ ") {
 			return nil, fmt.Errorf("hostmatch: invalid pattern %q", p)
+		}
+		if strings.Contains(p, "**") {
+			// gobwas/glob reads "**" as "anything, dots included".
+			return nil, fmt.Errorf("hostmatch: invalid pattern %q: \"**\" is not allowed; \"*\" matches within one label, \"*.example.org\" any subdomain", p)
 		}
 		switch {
 		case p == "*":
@@ -114,7 +120,7 @@ func (m *Matcher) Match(host string) bool {
 
 // MatchPattern returns the first pattern that matches host, or "".
 func (m *Matcher) MatchPattern(host string) string {
-	if m == nil || host == "" || !isASCII(host) || strings.HasSuffix(host, ".") {
+	if m == nil || host == "" || !isASCII(host) || host[0] == '.' || host[len(host)-1] == '.' || strings.Contains(host, "..") {
 		return ""
 	}
 	h := strings.ToLower(host)

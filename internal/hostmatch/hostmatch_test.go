@@ -80,3 +80,25 @@ func TestBracketPatterns(t *testing.T) {
 		t.Error("a domain pattern matched an IPv6 literal")
 	}
 }
+
+// "**" is gobwas/glob's "anything, dots included"; allowing it would let
+// "a**.example.org" match "a.evil.com.example.org" and, written "***",
+// any host at all. Found by FuzzMatch.
+func TestDoubleStarRefused(t *testing.T) {
+	for _, bad := range []string{"**", "***", "a**.example.org", "*.**.example.org"} {
+		if _, err := Compile([]string{bad}); err == nil {
+			t.Errorf("Compile(%q) accepted", bad)
+		}
+	}
+}
+
+// Hosts with an empty label are not valid DNS names; an apex pattern must
+// not accept them as subdomains.
+func TestEmptyLabelsNeverMatch(t *testing.T) {
+	m := MustCompile("*.example.org", "*", "example.org")
+	for _, h := range []string{".example.org", "a..example.org", "..", ".", "example..org"} {
+		if m.Match(h) {
+			t.Errorf("Match(%q) = true", h)
+		}
+	}
+}
