@@ -74,7 +74,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&dcrOrigins, "dcr-origins", defaultDCROrigins, "browser origins allowed to register clients, comma-separated (MCP Inspector: http://localhost:6274)")
 	fs.StringVar(&cimdDomains, "cimd-domains", defaultCIMD, "trusted domains of client ID metadata documents, comma-separated (\"*\": any https host; \"*.example.org\": the domain and its subdomains; \"\": none)")
 	fs.BoolVar(&c.cimdAllowHTTP, "cimd-allow-http", false, "accept http client ID metadata document URLs (development only)")
-	fs.BoolVar(&c.allowPrivateFetch, "allow-private-fetch", false, "let outbound fetches (metadata documents) reach loopback and private addresses (development only)")
+	fs.BoolVar(&c.allowPrivateFetch, "allow-private-fetch", false, "let outbound fetches of client-named URLs (metadata documents, jwks_uri, logos) reach loopback and private addresses (development only)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
