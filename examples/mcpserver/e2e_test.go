@@ -133,17 +133,19 @@ func (f *loginFetcher) fetch(ctx context.Context, args *auth.AuthorizationArgs) 
 // once with 2025-06-18 (initialize handshake; the tool name is only in the
 // body).
 func TestEndToEndSDKClient(t *testing.T) {
-	for _, pv := range []string{"", "2025-06-18"} {
-		name := pv
-		if name == "" {
-			name = "latest"
-		}
-		t.Run(name, func(t *testing.T) { testEndToEndSDKClient(t, pv) })
+	for _, tc := range []struct{ name, protocolVersion, path string }{
+		{"latest", "", ""},
+		{"2025-06-18", "2025-06-18", ""},
+		// A public URL with a path: every endpoint moves under it, the
+		// well-known documents use path insertion.
+		{"path prefix", "", "/nq"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testEndToEndSDKClient(t, tc.protocolVersion, tc.path) })
 	}
 }
 
-func testEndToEndSDKClient(t *testing.T, protocolVersion string) {
-	s := startServer(t)
+func testEndToEndSDKClient(t *testing.T, protocolVersion, path string) {
+	s := startServerAt(t, path, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -210,10 +212,11 @@ func testEndToEndSDKClient(t *testing.T, protocolVersion string) {
 		match func(exchange) bool
 	}{
 		{"protected resource metadata", func(x exchange) bool {
-			return x.method == "GET" && x.url == s.publicURL+"/.well-known/oauth-protected-resource/mcp" && x.status == 200
+			return x.method == "GET" && x.url == s.prmURL && x.status == 200
 		}},
 		{"authorization server metadata", func(x exchange) bool {
-			return x.method == "GET" && x.url == s.publicURL+"/.well-known/oauth-authorization-server" && x.status == 200
+			u, _ := url.Parse(s.publicURL)
+			return x.method == "GET" && x.url == u.Scheme+"://"+u.Host+"/.well-known/oauth-authorization-server"+u.Path && x.status == 200
 		}},
 		{"registration", func(x exchange) bool {
 			return x.method == "POST" && x.url == s.publicURL+"/register" && x.status == 201

@@ -47,8 +47,14 @@ func startServer(t *testing.T, args ...string) *testServer {
 // startServerWith is startServer with a hook to adjust the configuration.
 func startServerWith(t *testing.T, edit func(*config), args ...string) *testServer {
 	t.Helper()
+	return startServerAt(t, "", edit, args...)
+}
+
+// startServerAt is startServerWith with a public URL path (such as "/nq").
+func startServerAt(t *testing.T, path string, edit func(*config), args ...string) *testServer {
+	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
-	publicURL := "http://" + ts.Listener.Addr().String()
+	publicURL := "http://" + ts.Listener.Addr().String() + path
 	cfg, err := parseConfig(append([]string{"-demo-user", testUser, "-demo-password", testPassword}, args...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
