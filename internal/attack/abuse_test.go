@@ -397,6 +397,28 @@ func TestRegistrationManagementAbuse(t *testing.T) {
 			}
 		})
 	})
+	t.Run("abuse/registration-management-of-foreign-kinds", func(t *testing.T) {
+		// Static and metadata-document clients have no registration
+		// access token; no token may manage them.
+		id := "https://docs.vscode.dev/managed.json"
+		w.site.json(id, cimdDoc(id))
+		w.tokens(id, "http://127.0.0.1:40000/callback", w.resA, "a:read")
+		for _, target := range []string{id, confID, pubID} {
+			for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+				w.nothingStored(t, func() {
+					r := w.browser("").send(m, "/register/"+url.PathEscape(target), `{"client_id":"`+target+`","redirect_uris":["http://127.0.0.1/cb"]}`,
+						"Content-Type", "application/json", "Authorization", "Bearer a.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+					// A URL-shaped id does not even route (404); others are 401.
+					if (r.status != 401 && r.status != 404) || strings.Contains(r.body, "redirect_uris") {
+						t.Errorf("%s %s: %d %s", m, target, r.status, r.body)
+					}
+				})
+			}
+		}
+		if c, err := w.store.GetClient(context.Background(), id); err != nil || c.Kind != storage.ClientMetadataDocument {
+			t.Errorf("metadata-document client changed: %+v %v", c, err)
+		}
+	})
 	t.Run("abuse/deleted-client-tokens-dead", func(t *testing.T) {
 		reg := w.register(t, `{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"]}`)
 		id, rat := reg["client_id"].(string), reg["registration_access_token"].(string)

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCORS covers cross-origin reads (RFC 9700 §2.6): never on the
@@ -192,6 +193,41 @@ func TestConsentCSRF(t *testing.T) {
 			if r.status != 200 || r.loc() != "" {
 				t.Errorf("GET with a decision: %d %q", r.status, r.loc())
 			}
+		})
+	})
+	t.Run("csrf/consent-concurrent-approvals-one-code", func(t *testing.T) {
+		b := w.browser(user)
+		id, csrf := park(b, webPubID, webCB)
+		const n = 12
+		codes := make(chan string, n)
+		done := make(chan struct{})
+		for range n {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				r := b.decide(id, csrf, "approve")
+				if u, err := url.Parse(r.loc()); err == nil && u.Query().Get("code") != "" {
+					codes <- u.Query().Get("code")
+				}
+			}()
+		}
+		for range n {
+			<-done
+		}
+		close(codes)
+		if len(codes) != 1 {
+			t.Errorf("%d codes for one consent", len(codes))
+		}
+	})
+	t.Run("csrf/consent-after-request-expired", func(t *testing.T) {
+		b := w.browser(user)
+		id, csrf := park(b, webPubID, webCB)
+		w.clock.Advance(10*time.Minute + time.Second)
+		w.nothingStored(t, func() {
+			r := b.decide(id, csrf, "approve")
+			if r.status < 400 || r.loc() != "" {
+				t.Errorf("approval of an expired request: %d %q", r.status, r.loc())
+			}
+			unframeable(t, r)
 		})
 	})
 	t.Run("csrf/consent-decision-replayed", func(t *testing.T) {

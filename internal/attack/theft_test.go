@@ -187,6 +187,22 @@ func TestCodeTheft(t *testing.T) {
 			jsonError(t, w.exchange(pubID, code, p.verifier, "http://127.0.0.1:4444/callback").resp, 400, "invalid_grant")
 		})
 	})
+	t.Run("code/scope-param-at-exchange-ignored", func(t *testing.T) {
+		// The token request cannot widen what the user approved.
+		p := newPKCE()
+		code := w.code(authzParams(pubID, loopCB, p, w.resA, "a:read"))
+		r := w.token(url.Values{"grant_type": {"authorization_code"}, "client_id": {pubID}, "code": {code},
+			"code_verifier": {p.verifier}, "scope": {"a:read a:write"}})
+		if r.status == 200 && (strings.Contains(r.Scope, "a:write") || r.Scope == "") {
+			t.Fatalf("exchange widened the scope: %s", r.body)
+		}
+		if r.status == 200 {
+			info, err := w.vA.Verify(context.Background(), r.AccessToken)
+			if err != nil || strings.Join(info.Scopes, " ") != "a:read" {
+				t.Errorf("token scopes %v (%v)", info, err)
+			}
+		}
+	})
 	t.Run("code/expired", func(t *testing.T) {
 		p := newPKCE()
 		code := w.code(authzParams(pubID, loopCB, p, w.resA, "a:read"))
@@ -517,6 +533,29 @@ func TestImpersonation(t *testing.T) {
 		} else if r.status != 400 || r.jsonErr() != "invalid_client_metadata" {
 			t.Errorf("registration: %d %s", r.status, r.body)
 		}
+	})
+	t.Run("impersonation/dcr-client-beyond-registered-scope", func(t *testing.T) {
+		reg := w.register(t, `{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none","scope":"a:read"}`)
+		q := authzParams(reg["client_id"].(string), "http://127.0.0.1/cb", newPKCE(), w.resA, "a:write")
+		w.nothingStored(t, func() {
+			w.redirectErr(t, w.browser(user).get("/authorize?"+q.Encode()), "http://127.0.0.1/cb", "invalid_scope", q.Get("state"))
+		})
+	})
+	t.Run("impersonation/metadata-document-withdrawn-ends-refresh", func(t *testing.T) {
+		// Once the document is gone (or no longer acceptable), the
+		// client's refresh tokens stop working when the cache expires.
+		id := "https://docs.vscode.dev/withdrawn.json"
+		w.site.json(id, cimdDoc(id))
+		tr := w.tokens(id, "http://127.0.0.1:40000/callback", w.resA, "a:read")
+		if tr.RefreshToken == "" {
+			t.Fatalf("no refresh token: %s", tr.body)
+		}
+		w.site.handle(id, func(rw http.ResponseWriter, r *http.Request) { http.NotFound(rw, r) })
+		w.clock.Advance(301 * time.Second) // past the minimum cache time
+		w.nothingStored(t, func() {
+			r := w.token(url.Values{"grant_type": {"refresh_token"}, "client_id": {id}, "refresh_token": {tr.RefreshToken}})
+			jsonError(t, r.resp, 401, "invalid_client")
+		})
 	})
 	t.Run("impersonation/dcr-ids-never-url-shaped", func(t *testing.T) {
 		for range 20 {
