@@ -380,7 +380,5 @@ func requiredScopes(r *http.Request) []string {
 // describeTools lists the tools and what they need, for the start-up
 // message.
 func describeTools() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "echo, add, whoami (%s); secret (%s + %s, step-up)", scopeTools, scopeTools, scopeAdmin)
-	return b.String()
+	return fmt.Sprintf("echo, add, whoami (%s); secret (%s + %s, step-up)", scopeTools, scopeTools, scopeAdmin)
 }
