@@ -53,9 +53,11 @@ func ModuleRoot() (string, error) {
 // root, such as "./examples/mcpserver") and returns the binary's path.
 // Tests call it once, from TestMain.
 //
-// The binary goes to a fixed place under the system's temporary directory,
-// one per test package, so that a later run finds it and go build, seeing
-// it up to date, skips the link (several seconds for a binary this size).
+// The binary goes to a fixed place under the system's temporary
+// directory, shared by every test package of this module, and builds are
+// serialised with a lock file: a build that finds the binary up to date
+// skips the link, which takes seconds for a binary of this size, so the
+// test packages that run the same example link it once between them.
 func Build(pkg string) (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
@@ -65,22 +67,48 @@ func Build(pkg string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("interoptest: the go command is needed to build %s: %w", pkg, err)
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256([]byte(wd))
+	sum := sha256.Sum256([]byte(root))
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("nqrust-identity-examples-%d", os.Getuid()), hex.EncodeToString(sum[:8]))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
 	out := filepath.Join(dir, filepath.Base(pkg))
+	unlock, err := lockFile(out + ".lock")
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	cmd := exec.Command(goBin, "build", "-o", out, pkg)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("interoptest: go build %s: %v\n%s", pkg, err, b)
 	}
 	return out, nil
+}
+
+// lockFile takes an exclusive lock by creating path, waiting while
+// another process holds it. A lock older than five minutes is taken to
+// be left over from a killed process and removed.
+func lockFile(path string) (unlock func(), err error) {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err == nil {
+			f.Close()
+			return func() { os.Remove(path) }, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return nil, err
+		}
+		if fi, err := os.Stat(path); err == nil && time.Since(fi.ModTime()) > 5*time.Minute {
+			os.Remove(path)
+			continue
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("interoptest: %s is still locked after five minutes", path)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Process is an example server running as a child process.
