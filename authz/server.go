@@ -100,6 +100,7 @@ type Server struct {
 	errorPage func(http.ResponseWriter, *http.Request, *Error)
 
 	bodyPool sync.Pool
+	randPool sync.Pool
 
 	// httpClient fetches client jwks_uri documents.
 	httpClient *http.Client
@@ -372,9 +373,14 @@ func (s *Server) readRandom(b []byte) error {
 }
 
 // randomToken returns n random bytes, base64url-encoded without padding.
-// n is at most 48.
+// n is at most 48. The random bytes go through a pooled buffer: a stack
+// array would escape to the heap (the source is an io.Reader).
 func (s *Server) randomToken(n int) (string, error) {
-	var raw [48]byte
+	raw, _ := s.randPool.Get().(*[48]byte)
+	if raw == nil {
+		raw = new([48]byte)
+	}
+	defer s.randPool.Put(raw)
 	var enc [64]byte
 	if err := s.readRandom(raw[:n]); err != nil {
 		return "", fmt.Errorf("authz: reading random bytes: %w", err)

@@ -52,7 +52,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	// The body buffer is free again (parameters were copied out of it)
 	// and holds the response.
-	*buf = s.appendTokenResponse((*buf)[:0], res)
+	*buf = s.appendTokenResponse((*buf)[:0], &res)
 	h := w.Header()
 	h["Content-Type"] = jsonValue
 	setNoStore(h)
@@ -77,29 +77,29 @@ func (s *Server) releaseBodyBuffer(b *[]byte) {
 }
 
 // token runs a token request to completion.
-func (s *Server) token(w http.ResponseWriter, r *http.Request, buf *[]byte) (*issued, error) {
+func (s *Server) token(w http.ResponseWriter, r *http.Request, buf *[]byte) (issued, error) {
 	var p params
 	if err := readForm(w, r, s.maxBody, &p, buf); err != nil {
-		return nil, err
+		return issued{}, err
 	}
 	if p.dup != "" {
-		return nil, errRepeated(p.dup)
+		return issued{}, errRepeated(p.dup)
 	}
 	gt := p.get("grant_type")
 	switch gt {
 	case GrantTypeAuthorizationCode, GrantTypeRefreshToken, GrantTypeClientCredentials:
 	case "":
-		return nil, errInvalidRequest("The grant_type parameter is missing.")
+		return issued{}, errInvalidRequest("The grant_type parameter is missing.")
 	default:
-		return nil, oauthErr(ErrCodeUnsupportedGrantType, "The grant type is not supported.")
+		return issued{}, oauthErr(ErrCodeUnsupportedGrantType, "The grant type is not supported.")
 	}
 	ctx := r.Context()
 	e, err := s.authenticateClient(ctx, r, &p, gt)
 	if err != nil {
-		return nil, err
+		return issued{}, err
 	}
 	if !allowsGrant(&e.client, gt) {
-		return nil, oauthErr(ErrCodeUnauthorizedClient, "The client may not use this grant type.")
+		return issued{}, oauthErr(ErrCodeUnauthorizedClient, "The client may not use this grant type.")
 	}
 	switch gt {
 	case GrantTypeAuthorizationCode:
@@ -112,20 +112,20 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, buf *[]byte) (*is
 }
 
 // exchangeCode runs the authorization_code grant (OAuth 2.1 §4.1.3).
-func (s *Server) exchangeCode(ctx context.Context, e *clientEntry, p *params) (*issued, error) {
+func (s *Server) exchangeCode(ctx context.Context, e *clientEntry, p *params) (issued, error) {
 	code := p.get("code")
 	if code == "" {
-		return nil, errInvalidRequest("The code parameter is missing.")
+		return issued{}, errInvalidRequest("The code parameter is missing.")
 	}
 	verifier := p.get("code_verifier")
 	if verifier == "" {
-		return nil, errInvalidRequest("The code_verifier parameter is missing (PKCE).")
+		return issued{}, errInvalidRequest("The code_verifier parameter is missing (PKCE).")
 	}
 	if !validVerifier(verifier) {
-		return nil, errInvalidRequest("The code_verifier is malformed.")
+		return issued{}, errInvalidRequest("The code_verifier is malformed.")
 	}
 	if len(code) > 256 {
-		return nil, errInvalidGrant("The authorization code is invalid.")
+		return issued{}, errInvalidGrant("The authorization code is invalid.")
 	}
 	redirectURI := p.get("redirect_uri")
 	c, err := s.store.ConsumeCode(ctx, hashOf(code))
@@ -137,33 +137,33 @@ func (s *Server) exchangeCode(ctx context.Context, e *clientEntry, p *params) (*
 		// not let anyone kill a grant (OAuth 2.1 §7.5.2).
 		if c.ClientID == e.client.ID && pkceMatches(c, verifier) && (redirectURI == "" || redirectURI == c.RedirectURI) {
 			if rerr := s.store.RevokeGrant(ctx, c.GrantID, s.now()); rerr != nil {
-				return nil, storeErr(rerr)
+				return issued{}, storeErr(rerr)
 			}
 			s.log.LogAttrs(ctx, slog.LevelWarn, "authz: authorization code replayed; grant revoked",
 				slog.String("client_id", c.ClientID), slog.String("grant_id", c.GrantID))
 		}
-		return nil, errInvalidGrant("The authorization code was already used.")
+		return issued{}, errInvalidGrant("The authorization code was already used.")
 	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrExpired), errors.Is(err, storage.ErrAlreadyUsed), errors.Is(err, storage.ErrRevoked):
-		return nil, &Error{Code: ErrCodeInvalidGrant, Description: "The authorization code is invalid or expired.", cause: err}
+		return issued{}, &Error{Code: ErrCodeInvalidGrant, Description: "The authorization code is invalid or expired.", cause: err}
 	default:
-		return nil, storeErr(err)
+		return issued{}, storeErr(err)
 	}
 	now := s.now()
 	switch {
 	case c.ClientID != e.client.ID:
-		return nil, errInvalidGrant("The authorization code was issued to another client.")
+		return issued{}, errInvalidGrant("The authorization code was issued to another client.")
 	case !now.Before(c.ExpiresAt):
-		return nil, errInvalidGrant("The authorization code has expired.")
+		return issued{}, errInvalidGrant("The authorization code has expired.")
 	case redirectURI != "" && redirectURI != c.RedirectURI:
-		return nil, errInvalidGrant("The redirect_uri does not match the authorization request.")
+		return issued{}, errInvalidGrant("The redirect_uri does not match the authorization request.")
 	case c.CodeChallenge == "":
-		return nil, errInvalidRequest("A code_verifier was sent but the authorization request had no code_challenge.")
+		return issued{}, errInvalidRequest("A code_verifier was sent but the authorization request had no code_challenge.")
 	case !pkceMatches(c, verifier):
-		return nil, errInvalidGrant("The code_verifier does not match the code_challenge.")
+		return issued{}, errInvalidGrant("The code_verifier does not match the code_challenge.")
 	}
 	aud, err := narrowResources(p, c.Resources)
 	if err != nil {
-		return nil, err
+		return issued{}, err
 	}
 	at, exp, err := s.mintAccessToken(&accessClaims{
 		subject:  c.Subject,
@@ -174,13 +174,13 @@ func (s *Server) exchangeCode(ctx context.Context, e *clientEntry, p *params) (*
 		grantID:  c.GrantID,
 	}, now, 0)
 	if err != nil {
-		return nil, err
+		return issued{}, err
 	}
-	res := &issued{accessToken: at, expiresIn: exp, scopes: c.Scopes}
+	res := issued{accessToken: at, expiresIn: exp, scopes: c.Scopes}
 	if s.issuesRefreshToken(&e.client, c.Scopes) {
 		rt, err := s.randomToken(32)
 		if err != nil {
-			return nil, storeErr(err)
+			return issued{}, storeErr(err)
 		}
 		expiresAt := now.Add(s.refreshTokenLifetime)
 		if grantEnd := c.IssuedAt.Add(s.grantLifetime); grantEnd.Before(expiresAt) {
@@ -200,10 +200,10 @@ func (s *Server) exchangeCode(ctx context.Context, e *clientEntry, p *params) (*
 		})
 		if errors.Is(err, storage.ErrRevoked) {
 			// A concurrent replay of this code revoked the grant.
-			return nil, &Error{Code: ErrCodeInvalidGrant, Description: "The grant was revoked.", cause: err}
+			return issued{}, &Error{Code: ErrCodeInvalidGrant, Description: "The grant was revoked.", cause: err}
 		}
 		if err != nil {
-			return nil, storeErr(err)
+			return issued{}, storeErr(err)
 		}
 		res.refreshToken = rt
 	}
@@ -295,61 +295,61 @@ func narrowResources(p *params, granted []string) ([]string, error) {
 
 // refresh runs the refresh_token grant with rotation and reuse detection
 // (OAuth 2.1 §4.3; RFC 9700 §4.14.2).
-func (s *Server) refresh(ctx context.Context, e *clientEntry, p *params) (*issued, error) {
+func (s *Server) refresh(ctx context.Context, e *clientEntry, p *params) (issued, error) {
 	rt := p.get("refresh_token")
 	if rt == "" {
-		return nil, errInvalidRequest("The refresh_token parameter is missing.")
+		return issued{}, errInvalidRequest("The refresh_token parameter is missing.")
 	}
 	if len(rt) > 256 {
-		return nil, errInvalidGrant("The refresh token is invalid.")
+		return issued{}, errInvalidGrant("The refresh token is invalid.")
 	}
 	hash := hashOf(rt)
 	old, err := s.store.GetRefreshToken(ctx, hash)
 	switch {
 	case err == nil:
 	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrRevoked), errors.Is(err, storage.ErrExpired):
-		return nil, &Error{Code: ErrCodeInvalidGrant, Description: "The refresh token is invalid, expired or revoked.", cause: err}
+		return issued{}, &Error{Code: ErrCodeInvalidGrant, Description: "The refresh token is invalid, expired or revoked.", cause: err}
 	default:
-		return nil, storeErr(err)
+		return issued{}, storeErr(err)
 	}
 	if old.ClientID != e.client.ID {
-		return nil, errInvalidGrant("The refresh token was issued to another client.")
+		return issued{}, errInvalidGrant("The refresh token was issued to another client.")
 	}
 	now := s.now()
 	if !now.Before(old.ExpiresAt) {
-		return nil, errInvalidGrant("The refresh token has expired.")
+		return issued{}, errInvalidGrant("The refresh token has expired.")
 	}
 	scopes := old.Scopes
 	if v := p.get("scope"); v != "" {
 		req, err := parseScope(v)
 		if err != nil {
-			return nil, err
+			return issued{}, err
 		}
 		for _, sc := range req {
 			if !slices.Contains(old.Scopes, sc) {
-				return nil, errInvalidScope("The requested scope exceeds the grant.")
+				return issued{}, errInvalidScope("The requested scope exceeds the grant.")
 			}
 		}
 		scopes = req
 	}
 	aud, err := narrowResources(p, old.Resources)
 	if err != nil {
-		return nil, err
+		return issued{}, err
 	}
 	g, err := s.store.GetGrant(ctx, old.GrantID)
 	switch {
 	case err == nil:
 	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrRevoked), errors.Is(err, storage.ErrExpired):
-		return nil, &Error{Code: ErrCodeInvalidGrant, Description: "The grant was revoked or has expired.", cause: err}
+		return issued{}, &Error{Code: ErrCodeInvalidGrant, Description: "The grant was revoked or has expired.", cause: err}
 	default:
-		return nil, storeErr(err)
+		return issued{}, storeErr(err)
 	}
 	if !g.RevokedAt.IsZero() || (!g.ExpiresAt.IsZero() && !now.Before(g.ExpiresAt)) {
-		return nil, errInvalidGrant("The grant was revoked or has expired.")
+		return issued{}, errInvalidGrant("The grant was revoked or has expired.")
 	}
 	next, err := s.randomToken(32)
 	if err != nil {
-		return nil, storeErr(err)
+		return issued{}, storeErr(err)
 	}
 	expiresAt := now.Add(s.refreshTokenLifetime)
 	if !g.ExpiresAt.IsZero() && g.ExpiresAt.Before(expiresAt) {
@@ -373,18 +373,18 @@ func (s *Server) refresh(ctx context.Context, e *clientEntry, p *params) (*issue
 		// a stolen copy. Kill the family and the grant, so that access
 		// tokens from it also stop introspecting as active.
 		if rerr := s.store.RevokeRefreshFamily(ctx, old.FamilyID, now); rerr != nil {
-			return nil, storeErr(rerr)
+			return issued{}, storeErr(rerr)
 		}
 		if rerr := s.store.RevokeGrant(ctx, old.GrantID, now); rerr != nil {
-			return nil, storeErr(rerr)
+			return issued{}, storeErr(rerr)
 		}
 		s.log.LogAttrs(ctx, slog.LevelWarn, "authz: refresh token reused; family and grant revoked",
 			slog.String("client_id", old.ClientID), slog.String("grant_id", old.GrantID))
-		return nil, errInvalidGrant("The refresh token was already used.")
+		return issued{}, errInvalidGrant("The refresh token was already used.")
 	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrRevoked), errors.Is(err, storage.ErrExpired):
-		return nil, &Error{Code: ErrCodeInvalidGrant, Description: "The refresh token is invalid, expired or revoked.", cause: err}
+		return issued{}, &Error{Code: ErrCodeInvalidGrant, Description: "The refresh token is invalid, expired or revoked.", cause: err}
 	default:
-		return nil, storeErr(err)
+		return issued{}, storeErr(err)
 	}
 	at, exp, err := s.mintAccessToken(&accessClaims{
 		subject:  old.Subject,
@@ -395,31 +395,31 @@ func (s *Server) refresh(ctx context.Context, e *clientEntry, p *params) (*issue
 		grantID:  old.GrantID,
 	}, now, 0)
 	if err != nil {
-		return nil, err
+		return issued{}, err
 	}
-	return &issued{accessToken: at, expiresIn: exp, refreshToken: next, scopes: scopes}, nil
+	return issued{accessToken: at, expiresIn: exp, refreshToken: next, scopes: scopes}, nil
 }
 
 // clientCredentials runs the client_credentials grant (OAuth 2.1 §4.2):
 // confidential clients only, sub = client_id, no refresh token.
-func (s *Server) clientCredentials(ctx context.Context, e *clientEntry, p *params) (*issued, error) {
+func (s *Server) clientCredentials(ctx context.Context, e *clientEntry, p *params) (issued, error) {
 	if !isConfidential(&e.client) {
-		return nil, oauthErr(ErrCodeUnauthorizedClient, "client_credentials requires a confidential client.")
+		return issued{}, oauthErr(ErrCodeUnauthorizedClient, "client_credentials requires a confidential client.")
 	}
 	resources, err := s.requestedResources(p.all("resource"))
 	if err != nil {
-		return nil, err
+		return issued{}, err
 	}
 	requested, err := parseScope(p.get("scope"))
 	if err != nil {
-		return nil, err
+		return issued{}, err
 	}
 	scopes, aud, err := s.decideScopes(&e.client, requested, resources)
 	if err != nil {
-		return nil, err
+		return issued{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, storeErr(err)
+		return issued{}, storeErr(err)
 	}
 	at, exp, err := s.mintAccessToken(&accessClaims{
 		subject:  e.client.ID,
@@ -428,9 +428,9 @@ func (s *Server) clientCredentials(ctx context.Context, e *clientEntry, p *param
 		audience: aud,
 	}, s.now(), 0)
 	if err != nil {
-		return nil, err
+		return issued{}, err
 	}
-	return &issued{accessToken: at, expiresIn: exp, scopes: scopes}, nil
+	return issued{accessToken: at, expiresIn: exp, scopes: scopes}, nil
 }
 
 // appendTokenResponse appends RFC 6749 §5.1 JSON to b. Every value is
