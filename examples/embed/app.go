@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // This file is the existing app: users, sessions, login and a home page.
@@ -49,6 +51,7 @@ type app struct {
 	sessions map[[sha256.Size]byte]*session // by digest of the cookie value
 	notes    *notes
 	origin   *http.CrossOriginProtection
+	failures *rate.Limiter // failed sign-ins, for everyone together
 	now      func() time.Time
 	rounds   int // PBKDF2 iterations
 }
@@ -64,6 +67,7 @@ func newApp(password string, rounds int, now func() time.Time) (*app, error) {
 		sessions: map[[sha256.Size]byte]*session{},
 		notes:    newNotes(),
 		origin:   http.NewCrossOriginProtection(),
+		failures: rate.NewLimiter(1, 5),
 		now:      now,
 	}
 	for _, u := range []struct{ id, name, display string }{
@@ -129,6 +133,11 @@ func (a *app) startSession(w http.ResponseWriter, u *user) {
 	v := rand.Text()
 	now := a.now()
 	a.mu.Lock()
+	for k, s := range a.sessions {
+		if !now.Before(s.expires) {
+			delete(a.sessions, k)
+		}
+	}
 	a.sessions[sha256.Sum256([]byte(v))] = &session{userID: u.id, authTime: now, expires: now.Add(sessionLifetime)}
 	a.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: int(sessionLifetime / time.Second)})
@@ -240,12 +249,23 @@ func (a *app) serveLogin(consentPath string) http.HandlerFunc {
 			if !a.checkForm(w, r) {
 				return
 			}
+			page := pageData{Login: true, CSRF: csrfToken(w, r), Next: r.PostFormValue("next"), RequestID: r.PostFormValue("request_id")}
+			if a.failures.Tokens() < 1 {
+				// Refused before any password is hashed: guessing faster
+				// than the limit learns nothing and costs us nothing.
+				setPageHeaders(w)
+				w.WriteHeader(http.StatusTooManyRequests)
+				page.Error = "Too many failed sign-ins. Wait a few seconds, then try again."
+				_ = pageTmpl.Execute(w, page)
+				return
+			}
 			u := a.checkPassword(r.PostFormValue("username"), r.PostFormValue("password"))
 			if u == nil {
+				a.failures.Allow() // spend one try
 				setPageHeaders(w)
 				w.WriteHeader(http.StatusUnauthorized)
-				_ = pageTmpl.Execute(w, pageData{Login: true, Error: "Wrong user name or password.", CSRF: csrfToken(w, r),
-					Next: r.PostFormValue("next"), RequestID: r.PostFormValue("request_id")})
+				page.Error = "Wrong user name or password."
+				_ = pageTmpl.Execute(w, page)
 				return
 			}
 			a.startSession(w, u)

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -77,6 +78,12 @@ func TestSDKClientPrefersMetadataDocument(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			if tc.useCIMD && (runtime.GOOS == "darwin" || runtime.GOOS == "ios" || runtime.GOOS == "windows") {
+				// These systems verify certificates with their own roots
+				// and ignore SSL_CERT_FILE, so the example server could
+				// not trust the document server.
+				t.Skip("SSL_CERT_FILE is ignored on " + runtime.GOOS)
+			}
 			srv := interoptest.StartMCPServer(t, mcpserverBin, env, tc.args...)
 			ctx := interoptest.Context(t, 30*time.Second)
 			before := fetches.Load()
