@@ -75,6 +75,17 @@ func TestOAuth2ClientWithPKCEAndResource(t *testing.T) {
 	resource := oauth2.SetAuthURLParam("resource", srv.MCPURL)
 	authURL := cfg.AuthCodeURL("state-123", oauth2.S256ChallengeOption(verifier), resource)
 
+	// The server reads the resource: one it does not serve is refused
+	// (RFC 8707 invalid_target), redirected to the client before any
+	// login page.
+	bad, err := newBrowser().Authorize(ctx, cfg.AuthCodeURL("state-bad", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("resource", "https://elsewhere.example/mcp")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := bad.Query(); q.Get("error") != "invalid_target" || q.Get("state") != "state-bad" || q.Get("iss") != issuer || q.Has("code") {
+		t.Errorf("authorization for a foreign resource: %s", bad)
+	}
+
 	loc, err := newBrowser().Authorize(ctx, authURL)
 	if err != nil {
 		t.Fatal(err)
