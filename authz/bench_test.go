@@ -17,7 +17,7 @@ import (
 )
 
 // benchServer returns a server on a memory store, without HTTP listener.
-func benchServer(b *testing.B) (*Server, *memory.Store) {
+func benchServer(b testing.TB) (*Server, *memory.Store) {
 	b.Helper()
 	st := memory.New(memory.Options{})
 	cfg := testConfig()
@@ -72,7 +72,7 @@ func BenchmarkBareES256Sign(b *testing.B) {
 }
 
 // seedCodes stores n codes for the public client and returns them.
-func seedCodes(b *testing.B, srv *Server, st *memory.Store, n int) []string {
+func seedCodes(b testing.TB, srv *Server, st *memory.Store, n int) []string {
 	b.Helper()
 	ctx := context.Background()
 	now := srv.now()
