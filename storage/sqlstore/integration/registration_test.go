@@ -1,26 +1,17 @@
 package integration_test
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/time/rate"
 
 	"github.com/nqrust/identity/authz"
 	"github.com/nqrust/identity/dcr"
 	"github.com/nqrust/identity/metadata"
-	"github.com/nqrust/identity/storage"
 )
 
 // withRegistration enables open dynamic registration for callers on this
@@ -74,27 +65,3 @@ func readRegistration(t *testing.T, n *node, reg *metadata.Client) *metadata.Cli
 	return &c
 }
 
-// addStagedKey stores a new ES256 key that may sign from notBefore on and
-// returns its kid (its RFC 7638 thumbprint, as authz names keys).
-func addStagedKey(t *testing.T, n *node, notBefore time.Time) string {
-	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp, err := (&jose.JSONWebKey{Key: priv.Public()}).Thumbprint(crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kid := base64.RawURLEncoding.EncodeToString(tp)
-	err = n.store.AddKey(t.Context(), &storage.SigningKey{ID: kid, Algorithm: "ES256", Private: der,
-		CreatedAt: notBefore.Add(-10 * time.Minute), NotBefore: notBefore})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kid
-}
