@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/nqrust/identity/cimd"
 )
 
 // TestRedirects covers open redirection and redirect_uri tricks (RFC 9700
@@ -114,7 +116,7 @@ func TestRedirects(t *testing.T) {
 		q := authzParams(id, "https://evil.example/cb", newPKCE(), w.resA, "a:read")
 		w.nothingStored(t, func() {
 			errorPage(t, w.browser(user).get("/authorize?"+q.Encode()), "invalid_request",
-				"Invalid Client Metadata: redirect_uri parameter does not match any redirect_uris entry.")
+				cimd.ReasonRedirectURIMismatch)
 		})
 		if n := w.site.hitsFor(id); n != 1 {
 			t.Errorf("document fetched %d times, want 1 (the refusal must come from the redirect rule)", n)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/nqrust/identity/cimd"
 )
 
 // TestSSRF drives the server's outbound fetches (RFC 9700 §4.9 style
@@ -25,13 +27,13 @@ func TestSSRF(t *testing.T) {
 	const timeout = time.Second
 	w := newWorld(t, options{cimdDomains: []string{"*"}, fetchTimeout: timeout})
 	const (
-		blocked     = "Client Metadata fetch failed: address not allowed."
-		redirect    = "Client Metadata fetch failed: redirect refused."
-		status      = "Client Metadata fetch failed: HTTP status other than 200."
-		tooLarge    = "Client Metadata fetch failed: document too large."
-		timedOut    = "Client Metadata fetch failed: timeout."
-		contentType = "Client Metadata fetch failed: content type is not JSON."
-		notObject   = "Invalid Client Metadata: not a JSON object."
+		blocked     = cimd.ReasonFetchBlocked
+		redirect    = cimd.ReasonFetchRedirect
+		status      = cimd.ReasonFetchStatus
+		tooLarge    = cimd.ReasonFetchTooLarge
+		timedOut    = cimd.ReasonFetchTimeout
+		contentType = cimd.ReasonFetchContentType
+		notObject   = cimd.ReasonNotJSONObject
 	)
 
 	// Control: a document on a public address is accepted, so every
@@ -247,9 +249,9 @@ func TestSSRF(t *testing.T) {
 	for _, tc := range []struct {
 		name, member, value, want string
 	}{
-		{"client-secret", "client_secret", `"s3cr3t-0123456789"`, "Invalid Client Metadata: client_secret or client_secret_expires_at must not be included."},
-		{"shared-secret-auth", "token_endpoint_auth_method", `"client_secret_basic"`, "Invalid Client Metadata: token_endpoint_auth_method uses a shared secret."},
-		{"private-key-in-jwks", "jwks", privateJWKS(), "Invalid Client Metadata: jwks must hold valid public keys only."},
+		{"client-secret", "client_secret", `"s3cr3t-0123456789"`, cimd.ReasonClientSecret},
+		{"shared-secret-auth", "token_endpoint_auth_method", `"client_secret_basic"`, cimd.ReasonSharedSecretAuth},
+		{"private-key-in-jwks", "jwks", privateJWKS(), cimd.ReasonPrivateKeys},
 	} {
 		t.Run("ssrf/document-"+tc.name, func(t *testing.T) {
 			id := "https://docs.vscode.dev/doc-" + tc.name + ".json"

@@ -2,7 +2,6 @@ package attack
 
 import (
 	"context"
-
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/nqrust/identity/cimd"
 	"github.com/nqrust/identity/storage"
 )
 
@@ -600,7 +600,7 @@ func TestImpersonation(t *testing.T) {
 		q := authzParams(id, "http://127.0.0.1/callback", newPKCE(), w.resA, "a:read")
 		w.nothingStored(t, func() {
 			errorPage(t, w.browser(user).get("/authorize?"+q.Encode()), "invalid_request",
-				"Invalid Client Metadata: client_id property does not exactly match client_id parameter.")
+				cimd.ReasonClientIDMismatch)
 		})
 	})
 	t.Run("impersonation/metadata-document-shadows-static-url-client", func(t *testing.T) {
