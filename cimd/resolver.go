@@ -57,8 +57,9 @@ type Options struct {
 	MaxBytes int64
 	// Timeout bounds one fetch. Zero means DefaultTimeout.
 	Timeout time.Duration
-	// CacheSize bounds the number of cached documents (least recently used
-	// ones are dropped first). Zero means DefaultCacheSize.
+	// CacheSize bounds the number of cached documents (those unused for
+	// longest are dropped first, approximately). Zero means
+	// DefaultCacheSize.
 	CacheSize int
 	// NegativeCacheTime is how long a failed fetch is remembered, so that
 	// a failing client_id is not fetched again on every request. The
@@ -82,11 +83,14 @@ type Options struct {
 // Resolver fetches, validates and caches Client ID Metadata Documents. It
 // is safe for concurrent use.
 type Resolver struct {
-	hc           *http.Client
-	docs         *lru.Cache[string, *Document]
-	fails        *lru.Cache[string, *failure]
-	group        singleflight.Group
-	now          func() time.Time
+	hc    *http.Client
+	docs  *docCache
+	fails *lru.Cache[string, *failure]
+	group singleflight.Group
+	now   func() time.Time
+	// clock is Options.Clock: nil means the real clock, whose cache hits
+	// compare monotonic nanoseconds instead of calling now.
+	clock        func() time.Time
 	log          *slog.Logger
 	minTTL       time.Duration
 	maxTTL       time.Duration
@@ -114,6 +118,7 @@ func NewResolver(opts Options) (*Resolver, error) {
 	r := &Resolver{
 		hc:           opts.HTTPClient,
 		now:          opts.Clock,
+		clock:        opts.Clock,
 		log:          opts.Logger,
 		minTTL:       cmpOr(opts.MinCacheTime, DefaultMinCacheTime),
 		maxTTL:       cmpOr(opts.MaxCacheTime, DefaultMaxCacheTime),
@@ -145,10 +150,8 @@ func NewResolver(opts Options) (*Resolver, error) {
 		r.hc = sc.HTTPClient()
 	}
 	size := cmpOr(opts.CacheSize, DefaultCacheSize)
+	r.docs = newDocCache(size)
 	var err error
-	if r.docs, err = lru.New[string, *Document](size); err != nil {
-		return nil, fmt.Errorf("cimd: %w", err)
-	}
 	// Failures get their own, smaller cache so that a burst of bad
 	// client_ids on a trusted domain cannot evict good documents.
 	if r.fails, err = lru.New[string, *failure](max(size/4, 16)); err != nil {
@@ -186,12 +189,12 @@ func (r *Resolver) Resolve(ctx context.Context, clientID string) (*Document, err
 }
 
 func (r *Resolver) resolve(ctx context.Context, id string, allowHTTP bool) (*Document, *Error) {
-	now := r.now()
 	// Only validated URLs are ever stored, so a hit needs no validation
 	// beyond the scheme switch, which may differ between callers.
-	if d, ok := r.docs.Get(id); ok && now.Before(d.ExpiresAt) && (allowHTTP || !isHTTP(id)) {
-		return d, nil
+	if e := r.docs.get(id); e != nil && r.fresh(e) && (allowHTTP || !isHTTP(id)) {
+		return e.doc, nil
 	}
+	now := r.now()
 	if e := validateClientIDURL(id, allowHTTP); e != nil {
 		e.ClientID = id
 		return nil, e
@@ -217,6 +220,24 @@ func (r *Resolver) resolve(ctx context.Context, id string, allowHTTP bool) (*Doc
 	}
 }
 
+// fresh reports whether a cached entry is still fresh. With the real clock
+// it costs one monotonic clock read; an injected clock is asked as is.
+func (r *Resolver) fresh(e *docEntry) bool {
+	if r.clock != nil {
+		return r.clock().Before(e.doc.ExpiresAt)
+	}
+	return r.docs.since() < e.exp
+}
+
+// cache stores d in the document cache.
+func (r *Resolver) cache(id string, d *Document) {
+	var exp int64
+	if r.clock == nil {
+		exp = r.docs.expiry(d.ExpiresAt)
+	}
+	r.docs.add(id, d, exp)
+}
+
 func (f *failure) result() (*Document, *Error) {
 	if f.stale != nil {
 		return f.stale, nil
@@ -229,7 +250,7 @@ func isHTTP(id string) bool { return len(id) >= 5 && id[:5] == "http:" }
 // refresh runs once per URL at a time (single flight).
 func (r *Resolver) refresh(callerCtx context.Context, id string) (*Document, *Error) {
 	now := r.now()
-	prev, _ := r.docs.Peek(id)
+	prev := r.docs.peek(id)
 	// Another flight may have finished between our cache miss and this
 	// one starting.
 	if prev != nil && now.Before(prev.ExpiresAt) {
@@ -242,7 +263,7 @@ func (r *Resolver) refresh(callerCtx context.Context, id string) (*Document, *Er
 	defer cancel()
 	d, e := r.fetch(ctx, id, prev)
 	if e == nil {
-		r.docs.Add(id, d)
+		r.cache(id, d)
 		r.fails.Remove(id)
 		r.log.LogAttrs(ctx, slog.LevelDebug, "cimd: document fetched",
 			slog.String("client_id", id), slog.Time("expires_at", d.ExpiresAt))
@@ -254,7 +275,7 @@ func (r *Resolver) refresh(callerCtx context.Context, id string) (*Document, *Er
 		stale = prev
 	} else {
 		// The document is gone or no longer valid: stop using it now.
-		r.docs.Remove(id)
+		r.docs.remove(id)
 	}
 	if r.negTTL > 0 {
 		r.fails.Add(id, &failure{err: e, until: now.Add(r.negTTL), stale: stale})
@@ -382,10 +403,10 @@ func transportError(id string, err error) *Error {
 // Forget drops clientID from the cache (document and remembered failure),
 // so the next Resolve fetches it again.
 func (r *Resolver) Forget(clientID string) {
-	r.docs.Remove(clientID)
+	r.docs.remove(clientID)
 	r.fails.Remove(clientID)
 }
 
 // Len returns the number of cached documents, fresh or awaiting
 // revalidation.
-func (r *Resolver) Len() int { return r.docs.Len() }
+func (r *Resolver) Len() int { return r.docs.len() }
