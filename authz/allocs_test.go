@@ -25,6 +25,7 @@ func TestCodeExchangeAllocationBudget(t *testing.T) {
 	h := srv.TokenHandler()
 	req, _ := http.NewRequest(http.MethodPost, "https://as.example.com/token", nil)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.RemoteAddr = "192.0.2.10:50000"
 	w := &discardWriter{h: http.Header{}}
 	rd := new(strings.Reader)
 	body := &nopCloser{rd}

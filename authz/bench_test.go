@@ -108,6 +108,7 @@ func BenchmarkCodeExchange(b *testing.B) {
 		h := srv.TokenHandler()
 		req, _ := http.NewRequest(http.MethodPost, "https://as.example.com/token", nil)
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.RemoteAddr = "192.0.2.10:50000"
 		w := &discardWriter{h: http.Header{}}
 		rd := new(strings.Reader)
 		body := &nopCloser{rd}
@@ -169,6 +170,7 @@ func BenchmarkRefresh(b *testing.B) {
 	h := srv.TokenHandler()
 	req, _ := http.NewRequest(http.MethodPost, "https://as.example.com/token", nil)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.RemoteAddr = "192.0.2.10:50000"
 	w := &discardWriter{h: http.Header{}}
 	rd := new(strings.Reader)
 	body := &nopCloser{rd}
@@ -225,6 +227,7 @@ func BenchmarkCodeExchangeVsSign(b *testing.B) {
 	h := srv.TokenHandler()
 	req, _ := http.NewRequest(http.MethodPost, "https://as.example.com/token", nil)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.RemoteAddr = "192.0.2.10:50000"
 	w := &discardWriter{h: http.Header{}}
 	rd := new(strings.Reader)
 	body := &nopCloser{rd}

@@ -231,7 +231,32 @@ func allowsGrant(c *storage.Client, g string) bool {
 // and it must be the client's registered one. grantType is the token
 // request's grant type ("" at revocation and introspection); with it the
 // client is resolved through the policies (see tokenClient).
+//
+// Failed authentications (invalid_client) count against the client_id and
+// the client address (Config.AuthFailureLimit); past the limit attempts
+// are refused before any credential is looked at.
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p *params, grantType string) (*clientEntry, error) {
+	att, err := s.authLimit.start(r, s.now())
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.authenticate(ctx, r, p, grantType, &att)
+	if err != nil {
+		s.authLimit.failed(&att, err, s.now())
+	}
+	return e, err
+}
+
+// attemptClient finds the client an authentication attempt claims to be,
+// unless that client_id has failed too often.
+func (s *Server) attemptClient(ctx context.Context, r *http.Request, p *params, id, grantType string, att *authAttempt) (*clientEntry, error) {
+	if err := s.authLimit.claim(att, id, s.now()); err != nil {
+		return nil, err
+	}
+	return s.tokenClient(ctx, r, p, id, grantType)
+}
+
+func (s *Server) authenticate(ctx context.Context, r *http.Request, p *params, grantType string, att *authAttempt) (*clientEntry, error) {
 	var basicID, basicSecret, rawSecret string
 	hasBasic := false
 	if auth := r.Header.Get("Authorization"); auth != "" {
@@ -268,7 +293,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p *par
 		if paramID != "" && paramID != basicID {
 			return nil, &Error{Code: ErrCodeInvalidClient, Description: "client_id does not match the authenticated client.", Status: http.StatusUnauthorized}
 		}
-		e, err := s.tokenClient(ctx, r, p, basicID, grantType)
+		e, err := s.attemptClient(ctx, r, p, basicID, grantType, att)
 		if err != nil {
 			return nil, err
 		}
@@ -286,7 +311,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p *par
 		if paramID == "" {
 			return nil, errInvalidClient("client_id is required.")
 		}
-		e, err := s.tokenClient(ctx, r, p, paramID, grantType)
+		e, err := s.attemptClient(ctx, r, p, paramID, grantType, att)
 		if err != nil {
 			return nil, err
 		}
@@ -301,12 +326,12 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, p *par
 		if assertion == "" {
 			return nil, errInvalidRequest("client_assertion is required.")
 		}
-		return s.verifyClientAssertion(ctx, r, p, assertion, paramID, grantType)
+		return s.verifyClientAssertion(ctx, r, p, assertion, paramID, grantType, att)
 	default:
 		if paramID == "" {
 			return nil, errInvalidClient("Client authentication is required.")
 		}
-		e, err := s.tokenClient(ctx, r, p, paramID, grantType)
+		e, err := s.attemptClient(ctx, r, p, paramID, grantType, att)
 		if err != nil {
 			return nil, err
 		}
@@ -365,7 +390,7 @@ type assertionClaims struct {
 // §2.2, §3): iss = sub = client_id, aud names this server, a short future
 // exp, a jti never seen before, and a signature by one of the client's
 // registered public keys.
-func (s *Server) verifyClientAssertion(ctx context.Context, r *http.Request, p *params, assertion, paramID, grantType string) (*clientEntry, error) {
+func (s *Server) verifyClientAssertion(ctx context.Context, r *http.Request, p *params, assertion, paramID, grantType string, att *authAttempt) (*clientEntry, error) {
 	tok, err := jwt.ParseSigned(assertion, assertionAlgorithms)
 	if err != nil || len(tok.Headers) != 1 {
 		return nil, errInvalidClient("The client assertion is malformed or uses an unsupported algorithm.")
@@ -381,7 +406,7 @@ func (s *Server) verifyClientAssertion(ctx context.Context, r *http.Request, p *
 	if paramID != "" && paramID != clientID {
 		return nil, errInvalidClient("client_id does not match the client assertion.")
 	}
-	e, err := s.tokenClient(ctx, r, p, clientID, grantType)
+	e, err := s.attemptClient(ctx, r, p, clientID, grantType, att)
 	if err != nil {
 		return nil, err
 	}

@@ -175,6 +175,10 @@ type Config struct {
 	// tests; its dialer then decides which addresses are reachable.
 	HTTPClient *http.Client
 
+	// AuthFailureLimit limits failed client authentications per client_id
+	// and per client address (on by default).
+	AuthFailureLimit AuthFailureLimit
+
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 

@@ -118,6 +118,12 @@
 // client gets 401 invalid_client, so MCP clients register again.
 // client_credentials is for confidential clients only (sub = client_id).
 //
+// Failed client authentications are limited per client_id and per client
+// address (Config.AuthFailureLimit, OAuth 2.1 §2.4.1): by default twenty
+// at once, then one every three seconds; past that attempts are refused
+// with 429 invalid_client and Retry-After before any credential is
+// checked.
+//
 // Revocation accepts any authenticated client, for its own tokens.
 // Introspection accepts confidential clients: for their own tokens, and
 // for every token when configured with StaticClient.MayIntrospect (resource

@@ -6,6 +6,7 @@ import (
 	"html"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/nqrust/identity/storage"
 )
@@ -51,6 +52,8 @@ type Error struct {
 
 	// cause is the internal reason, for logs only.
 	cause error
+	// retryAfter, when set, becomes a Retry-After header.
+	retryAfter time.Duration
 }
 
 // Error returns "code: description".
@@ -176,7 +179,10 @@ func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err erro
 		// names Basic for clients that tried the Authorization header.
 		h.Set("WWW-Authenticate", `Basic realm="`+s.realm+`", charset="UTF-8"`)
 	}
-	if oe.Code == ErrCodeServerError && oe.status() == http.StatusServiceUnavailable {
+	switch {
+	case oe.retryAfter > 0:
+		h.Set("Retry-After", retryAfterValue(oe.retryAfter))
+	case oe.Code == ErrCodeServerError && oe.status() == http.StatusServiceUnavailable:
 		h.Set("Retry-After", "5")
 	}
 	b := make([]byte, 0, 128)

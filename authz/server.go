@@ -98,6 +98,7 @@ type Server struct {
 	openIDHandler        http.Handler
 
 	errorPage func(http.ResponseWriter, *http.Request, *Error)
+	authLimit *authLimiter
 
 	bodyPool sync.Pool
 	randPool sync.Pool
@@ -183,6 +184,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.policies = cfg.Policies
 	s.errorPage = cfg.ErrorPage
+	if s.authLimit, err = newAuthLimiter(cfg.AuthFailureLimit); err != nil {
+		return nil, err
+	}
 	s.httpClient = cfg.HTTPClient
 	if s.httpClient == nil {
 		sc, err := safehttp.New(safehttp.Options{Timeout: jwksFetchTimeout, MaxBytes: jwksMaxBytes})
