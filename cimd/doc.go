@@ -40,10 +40,8 @@
 //
 // # Caching
 //
-// Documents are cached in a bounded cache keyed by the exact client_id
-// string; when it is full, a document not used since the last eviction
-// sweep is dropped (second chance, an approximation of least recently
-// used). A document's lifetime follows the response's Cache-Control
+// Documents are cached in a bounded LRU keyed by the exact client_id
+// string. A document's lifetime follows the response's Cache-Control
 // (s-maxage, then max-age; no-store and no-cache mean the minimum), else
 // Expires minus Date, else the minimum, less the Age header, clamped to
 // [MinCacheTime, MaxCacheTime] (defaults 300 s and 3 days, as in

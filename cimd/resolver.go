@@ -57,9 +57,8 @@ type Options struct {
 	MaxBytes int64
 	// Timeout bounds one fetch. Zero means DefaultTimeout.
 	Timeout time.Duration
-	// CacheSize bounds the number of cached documents (those unused for
-	// longest are dropped first, approximately). Zero means
-	// DefaultCacheSize.
+	// CacheSize bounds the number of cached documents (least recently
+	// used ones are dropped first). Zero means DefaultCacheSize.
 	CacheSize int
 	// NegativeCacheTime is how long a failed fetch is remembered, so that
 	// a failing client_id is not fetched again on every request. The
@@ -84,13 +83,15 @@ type Options struct {
 // is safe for concurrent use.
 type Resolver struct {
 	hc    *http.Client
-	docs  *docCache
+	docs  *lru.Cache[string, cached]
 	fails *lru.Cache[string, *failure]
 	group singleflight.Group
 	now   func() time.Time
 	// clock is Options.Clock: nil means the real clock, whose cache hits
 	// compare monotonic nanoseconds instead of calling now.
-	clock        func() time.Time
+	clock func() time.Time
+	// base is the origin of cached.exp.
+	base         time.Time
 	log          *slog.Logger
 	minTTL       time.Duration
 	maxTTL       time.Duration
@@ -99,6 +100,19 @@ type Resolver struct {
 	timeout      time.Duration
 	maxBytes     int64
 	allowHTTP    bool
+}
+
+// cached is a document cache entry. It is held by value, so a hit copies
+// two words and allocates nothing; the *Document is never modified once
+// cached (a revalidation caches a new one), so it is handed out as is.
+type cached struct {
+	doc *Document
+	// exp is doc.ExpiresAt as monotonic nanoseconds since Resolver.base,
+	// set only with the real clock: a hit then costs one clock read
+	// (time.Since) where time.Now costs two (wall and monotonic), and,
+	// like time.Time.Before on two readings from time.Now, it is immune
+	// to steps of the wall clock.
+	exp int64
 }
 
 // failure is a remembered failed fetch.
@@ -119,6 +133,7 @@ func NewResolver(opts Options) (*Resolver, error) {
 		hc:           opts.HTTPClient,
 		now:          opts.Clock,
 		clock:        opts.Clock,
+		base:         time.Now(),
 		log:          opts.Logger,
 		minTTL:       cmpOr(opts.MinCacheTime, DefaultMinCacheTime),
 		maxTTL:       cmpOr(opts.MaxCacheTime, DefaultMaxCacheTime),
@@ -150,8 +165,10 @@ func NewResolver(opts Options) (*Resolver, error) {
 		r.hc = sc.HTTPClient()
 	}
 	size := cmpOr(opts.CacheSize, DefaultCacheSize)
-	r.docs = newDocCache(size)
 	var err error
+	if r.docs, err = lru.New[string, cached](size); err != nil {
+		return nil, fmt.Errorf("cimd: %w", err)
+	}
 	// Failures get their own, smaller cache so that a burst of bad
 	// client_ids on a trusted domain cannot evict good documents.
 	if r.fails, err = lru.New[string, *failure](max(size/4, 16)); err != nil {
@@ -191,8 +208,10 @@ func (r *Resolver) Resolve(ctx context.Context, clientID string) (*Document, err
 func (r *Resolver) resolve(ctx context.Context, id string, allowHTTP bool) (*Document, *Error) {
 	// Only validated URLs are ever stored, so a hit needs no validation
 	// beyond the scheme switch, which may differ between callers.
-	if e := r.docs.get(id); e != nil && r.fresh(e) && (allowHTTP || !isHTTP(id)) {
-		return e.doc, nil
+	if allowHTTP || !isHTTP(id) {
+		if c, ok := r.docs.Get(id); ok && r.fresh(c) {
+			return c.doc, nil
+		}
 	}
 	now := r.now()
 	if e := validateClientIDURL(id, allowHTTP); e != nil {
@@ -222,20 +241,24 @@ func (r *Resolver) resolve(ctx context.Context, id string, allowHTTP bool) (*Doc
 
 // fresh reports whether a cached entry is still fresh. With the real clock
 // it costs one monotonic clock read; an injected clock is asked as is.
-func (r *Resolver) fresh(e *docEntry) bool {
+func (r *Resolver) fresh(c cached) bool {
 	if r.clock != nil {
-		return r.clock().Before(e.doc.ExpiresAt)
+		return r.clock().Before(c.doc.ExpiresAt)
 	}
-	return r.docs.since() < e.exp
+	return int64(time.Since(r.base)) < c.exp
 }
 
-// cache stores d in the document cache.
+// cache stores d in the document cache, evicting the least recently used
+// document when the cache is full.
 func (r *Resolver) cache(id string, d *Document) {
-	var exp int64
+	c := cached{doc: d}
 	if r.clock == nil {
-		exp = r.docs.expiry(d.ExpiresAt)
+		// Sub saturates rather than overflowing for far-off times, and
+		// uses the monotonic readings when both times carry one (times
+		// derived from time.Now do).
+		c.exp = int64(d.ExpiresAt.Sub(r.base))
 	}
-	r.docs.add(id, d, exp)
+	r.docs.Add(id, c)
 }
 
 func (f *failure) result() (*Document, *Error) {
@@ -250,7 +273,10 @@ func isHTTP(id string) bool { return len(id) >= 5 && id[:5] == "http:" }
 // refresh runs once per URL at a time (single flight).
 func (r *Resolver) refresh(callerCtx context.Context, id string) (*Document, *Error) {
 	now := r.now()
-	prev := r.docs.peek(id)
+	// Peek: a revalidation is not a use, and the entry is replaced or
+	// removed below anyway.
+	c, _ := r.docs.Peek(id)
+	prev := c.doc
 	// Another flight may have finished between our cache miss and this
 	// one starting.
 	if prev != nil && now.Before(prev.ExpiresAt) {
@@ -275,7 +301,7 @@ func (r *Resolver) refresh(callerCtx context.Context, id string) (*Document, *Er
 		stale = prev
 	} else {
 		// The document is gone or no longer valid: stop using it now.
-		r.docs.remove(id)
+		r.docs.Remove(id)
 	}
 	if r.negTTL > 0 {
 		r.fails.Add(id, &failure{err: e, until: now.Add(r.negTTL), stale: stale})
@@ -403,10 +429,10 @@ func transportError(id string, err error) *Error {
 // Forget drops clientID from the cache (document and remembered failure),
 // so the next Resolve fetches it again.
 func (r *Resolver) Forget(clientID string) {
-	r.docs.remove(clientID)
+	r.docs.Remove(clientID)
 	r.fails.Remove(clientID)
 }
 
 // Len returns the number of cached documents, fresh or awaiting
 // revalidation.
-func (r *Resolver) Len() int { return r.docs.len() }
+func (r *Resolver) Len() int { return r.docs.Len() }

@@ -443,6 +443,34 @@ func TestLRUBound(t *testing.T) {
 	}
 }
 
+// TestLRURecency checks that a cache hit counts as a use: with the cache
+// full, the document resolved least recently is evicted, not the one
+// fetched first.
+func TestLRURecency(t *testing.T) {
+	s := newSite(t)
+	r := s.resolver(t, newClock(), cimd.Options{CacheSize: 3})
+	id := func(n string) string { return "https://example.com/clients/" + n + ".json" }
+	for _, n := range []string{"a", "b", "c", "d"} {
+		s.json(id(n), encode(t, docFor(id(n))))
+	}
+	for _, n := range []string{"a", "b", "c", "a", "d"} {
+		if _, err := r.Resolve(bg, id(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a was used after b and c, so d replaced b.
+	for _, n := range []string{"a", "c", "d", "b"} {
+		if _, err := r.Resolve(bg, id(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n, want := range map[string]int{"a": 1, "c": 1, "d": 1, "b": 2} {
+		if got := s.hitsFor(id(n)); got != want {
+			t.Errorf("%s fetched %d times, want %d", n, got, want)
+		}
+	}
+}
+
 func TestErrorsNotCached(t *testing.T) {
 	s := newSite(t)
 	var broken atomic.Bool
