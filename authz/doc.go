@@ -134,7 +134,15 @@
 // Tokens are signed with ES256 by default; RS256 and EdDSA keys are
 // accepted in Config.Keys. Without configured keys the server uses the
 // keys in the store (storage.KeyStore, shared by every node), generating an
-// ES256 key when there is none.
+// ES256 key when there is none. Nodes that start together on an empty
+// store may each add one; every node reads the store again after adding
+// its own and signs with the oldest key that may sign, which every
+// node's snapshot holds, so a token from any node verifies against every
+// node's JWKS at once. The other keys stay published until a rotation
+// retires them. (Oldest is by creation time as each node's clock gives
+// it: when a node whose clock runs behind adds its key after another node
+// has read the store, the other node publishes that key only from its
+// next reload, at most Config.KeyReloadInterval later.)
 //
 // [Server.RotateKey] rotates in steps that need no coordination between
 // nodes: the new key is stored with a NotBefore of now +

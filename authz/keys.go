@@ -120,11 +120,20 @@ func newSigningKey(priv crypto.Signer, kid string) (*signingKey, error) {
 }
 
 // deriveKeySet computes what holds at now for a list of keys: the key that
-// signs (the newest whose notBefore has come and that is not retired;
-// failing that, the newest whose notBefore has come, so that a botched
-// rotation never stops the server), and every unexpired key for
-// verification and the JWKS, including keys that will sign later. It
-// returns nil when no unexpired key may sign yet.
+// signs, and every unexpired key for verification and the JWKS, including
+// keys that will sign later. It returns nil when no unexpired key may sign
+// yet.
+//
+// The signing key is the first entry (the oldest: entries are in store
+// order, oldest first) whose notBefore has come and that is not retired.
+// Oldest rather than newest because nodes that start together on an empty
+// store each add a key: every node reads the store after its own AddKey,
+// so each snapshot holds the keys added before it was read, and the
+// oldest is in all of them. Choosing the newest would let a node sign with
+// a key that nodes which read the store earlier do not publish. The other
+// keys stay published until a rotation retires them. Failing an unretired
+// key, the newest whose notBefore has come signs, so that a botched
+// rotation never stops the server.
 func deriveKeySet(entries []keyEntry, now time.Time, seq uint64) (*keySet, error) {
 	ks := &keySet{entries: entries, seq: seq, byKID: make(map[string]*jose.JSONWebKey, len(entries))}
 	later := func(t time.Time) {
@@ -148,7 +157,7 @@ func deriveKeySet(entries []keyEntry, now time.Time, seq uint64) (*keySet, error
 		if fallback == nil || !e.notBefore.Before(fallback.notBefore) {
 			fallback = e
 		}
-		if (e.retiredAt.IsZero() || now.Before(e.retiredAt)) && (active == nil || !e.notBefore.Before(active.notBefore)) {
+		if active == nil && (e.retiredAt.IsZero() || now.Before(e.retiredAt)) {
 			active = e
 		}
 	}
@@ -202,8 +211,7 @@ func (s *Server) loadKeys(ctx context.Context, configured []crypto.Signer) error
 			}
 			entries = append(entries, keyEntry{sk: sk})
 		}
-		// Keys[0] signs: it is the last of the equals.
-		entries[0], entries[len(entries)-1] = entries[len(entries)-1], entries[0]
+		// Keys[0] signs: it is the first of the equals.
 		ks, err := deriveKeySet(entries, time.Time{}, 0)
 		if err != nil {
 			return err

@@ -360,7 +360,8 @@ func TestKeyScheduleConfig(t *testing.T) {
 
 // TestDeriveKeySet checks the schedule rules on a snapshot: staged keys are
 // published but do not sign before NotBefore, expired keys disappear, and
-// when every key is retired the newest one keeps signing.
+// when every key is retired the newest one keeps signing; among keys that
+// may sign, the first (oldest) signs.
 func TestDeriveKeySet(t *testing.T) {
 	mk := func(n int) []*signingKey {
 		var out []*signingKey
@@ -393,7 +394,11 @@ func TestDeriveKeySet(t *testing.T) {
 			at(36), k[1], []*signingKey{k[1]}, time.Time{}, false},
 		{"every key retired: the newest signs", []keyEntry{{sk: k[0], retiredAt: at(1), expiresAt: at(40)}, {sk: k[1], notBefore: at(2), retiredAt: at(3), expiresAt: at(40)}},
 			at(10), k[1], []*signingKey{k[1], k[0]}, at(40), false},
-		{"equal NotBefore: the later entry", []keyEntry{{sk: k[0]}, {sk: k[1]}}, at(0), k[1], []*signingKey{k[1], k[0]}, time.Time{}, false},
+		{"two keys that may sign: the first (oldest) entry", []keyEntry{{sk: k[0]}, {sk: k[1]}}, at(0), k[0], []*signingKey{k[0], k[1]}, time.Time{}, false},
+		{"older key with a later NotBefore still wins once it may sign", []keyEntry{{sk: k[0], notBefore: at(2)}, {sk: k[1], notBefore: at(1)}},
+			at(1), k[1], []*signingKey{k[1], k[0]}, at(2), false},
+		{"older key with a later NotBefore at NotBefore", []keyEntry{{sk: k[0], notBefore: at(2)}, {sk: k[1], notBefore: at(1)}},
+			at(2), k[0], []*signingKey{k[0], k[1]}, time.Time{}, false},
 		{"only a future key", []keyEntry{{sk: k[2], notBefore: at(5)}}, at(0), nil, nil, time.Time{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
