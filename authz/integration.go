@@ -15,8 +15,9 @@ import (
 )
 
 // unusedMetadataClientTTL is how long a client resolved from a metadata
-// document stays in the store before its first completed authorization
-// (renewed while it keeps being resolved).
+// document stays in the store before its first use, a completed
+// authorization or an issued token (renewed while it keeps being
+// resolved).
 const unusedMetadataClientTTL = 24 * time.Hour
 
 // policyError converts an error from the policy engine into the *Error a

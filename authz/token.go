@@ -101,13 +101,34 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, buf *[]byte) (iss
 	if !allowsGrant(&e.client, gt) {
 		return issued{}, oauthErr(ErrCodeUnauthorizedClient, "The client may not use this grant type.")
 	}
+	var res issued
 	switch gt {
 	case GrantTypeAuthorizationCode:
-		return s.exchangeCode(ctx, e, &p)
+		res, err = s.exchangeCode(ctx, e, &p)
 	case GrantTypeRefreshToken:
-		return s.refresh(ctx, e, &p)
+		res, err = s.refresh(ctx, e, &p)
 	default:
-		return s.clientCredentials(ctx, e, &p)
+		res, err = s.clientCredentials(ctx, e, &p)
+	}
+	if err == nil {
+		s.markClientUsed(ctx, e)
+	}
+	return res, err
+}
+
+// markClientUsed records a stored client's first issued token, so that a
+// registered client that never goes through the authorization endpoint
+// (client_credentials only) does not lapse after dcr's UnusedClientTTL.
+// Clients already marked (at code issuance, or an earlier token) cost
+// nothing. A store failure is logged, not returned: the grant has already
+// consumed its code or rotated its refresh token, and the next token
+// request tries again.
+func (s *Server) markClientUsed(ctx context.Context, e *clientEntry) {
+	if e.client.Kind == storage.ClientStatic || !e.client.FirstUsedAt.IsZero() {
+		return
+	}
+	if err := s.store.MarkClientUsed(ctx, e.client.ID, s.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "authz: recording a client's first use failed", slog.String("client_id", e.client.ID), slog.Any("error", err))
 	}
 }
 

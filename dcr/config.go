@@ -32,8 +32,9 @@ const (
 	// DefaultMaxClients bounds the number of unexpired registered clients
 	// when Config.MaxClients is 0.
 	DefaultMaxClients = 1000
-	// DefaultUnusedClientTTL is how long a registered client that never
-	// completes an authorization lives when Config.UnusedClientTTL is 0.
+	// DefaultUnusedClientTTL is how long a registered client that is never
+	// used (no completed authorization, no token) lives when
+	// Config.UnusedClientTTL is 0.
 	DefaultUnusedClientTTL = 24 * time.Hour
 	// DefaultRateLimit is the sustained per-address registration rate when
 	// Policy.RateLimit is 0: one request every six seconds.
@@ -83,9 +84,10 @@ type Config struct {
 	// limit.
 	MaxClients int
 	// UnusedClientTTL is how long a registered client lives if it never
-	// completes an authorization. The authorization server calls
-	// [storage.ClientStore.MarkClientUsed] on the first completed
-	// authorization, which makes the client permanent; the store's
+	// completes an authorization nor obtains a token. The authorization
+	// server calls [storage.ClientStore.MarkClientUsed] on the first
+	// completed authorization or issued token (package authz does both),
+	// which makes the client permanent; the store's
 	// PurgeExpired sweeps the others. 0 means DefaultUnusedClientTTL; a
 	// negative value means registered clients never lapse.
 	UnusedClientTTL time.Duration

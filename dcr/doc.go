@@ -59,8 +59,9 @@
 //     contains ':' or '/' and so never looks like a Client ID Metadata
 //     Document URL, and lapses after Config.UnusedClientTTL unless the
 //     authorization server calls [storage.ClientStore.MarkClientUsed] on
-//     its first completed authorization. The store's PurgeExpired sweeps
-//     lapsed clients.
+//     its first completed authorization or first issued token (package
+//     authz does both, so a client_credentials-only client stays). The
+//     store's PurgeExpired sweeps lapsed clients.
 //
 // Success is 201 with Cache-Control: no-store, echoing every registered
 // member including the ones the server set, client_id_issued_at,
