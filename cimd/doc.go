@@ -38,6 +38,17 @@
 // ("none"). RFC 7591's default would be client_secret_basic, a shared
 // secret CIMD forbids; Keycloak makes the same choice.
 //
+// The token endpoint authenticates metadata-document clients with "none"
+// (public clients) or "private_key_jwt" (keys from the document's jwks or
+// jwks_uri). Mutual TLS client authentication (tls_client_auth,
+// self_signed_tls_client_auth, RFC 8705) is not supported yet, so the
+// [Executor] refuses such documents at the authorization request, before
+// the user is asked to consent, with [ReasonTLSClientAuth] or
+// [ReasonSelfSignedTLSClientAuth], rather than letting the client fail its
+// first token request with invalid_client. This also holds with
+// only-allow-confidential-client, which in the seed (Keycloak) admits
+// tls_client_auth; here it admits only private_key_jwt.
+//
 // # Caching
 //
 // Documents are cached in a bounded LRU keyed by the exact client_id

@@ -45,8 +45,13 @@ type ExecutorConfig struct {
 	// document itself has it.
 	RequiredProperties []string `json:"cimd-required-properties"`
 	// OnlyAllowConfidentialClient accepts only documents whose
-	// token_endpoint_auth_method is private_key_jwt, tls_client_auth or
-	// self_signed_tls_client_auth and that carry jwks or jwks_uri.
+	// token_endpoint_auth_method is private_key_jwt and that carry jwks or
+	// jwks_uri. The seed (Keycloak) also counts tls_client_auth as
+	// confidential, but this server does not support mutual TLS client
+	// authentication yet: documents naming tls_client_auth or
+	// self_signed_tls_client_auth are refused whatever this setting, at the
+	// authorization request, since the token endpoint could not
+	// authenticate them.
 	OnlyAllowConfidentialClient bool `json:"only-allow-confidential-client"`
 }
 
@@ -58,8 +63,10 @@ type ExecutorConfig struct {
 // At policy.EventAuthorizationRequest it requires a redirect_uri, checks
 // the client_id URL and its trusted domain, resolves the document (cache
 // or fetch), checks the trusted domain of every URL property, the
-// same-domain restriction, the required properties and the
-// confidential-only rule, requires the redirect_uri to match one of the
+// same-domain restriction, the required properties, that the token
+// endpoint can authenticate the document's token_endpoint_auth_method
+// ("none" or "private_key_jwt"; mutual TLS methods are refused, see
+// [ReasonTLSClientAuth]), the confidential-only rule, requires the redirect_uri to match one of the
 // document's redirect_uris (loopback http on any port), and sets r.Client
 // to a storage.Client of Kind storage.ClientMetadataDocument.
 //
@@ -228,12 +235,18 @@ func (e *Executor) Execute(ctx context.Context, req *policy.Request) error {
 			return policyErr(ReasonRequiredProperties)
 		}
 	}
+	// A client the token endpoint cannot authenticate would be shown to
+	// the user, consented to, and then fail its code exchange with
+	// invalid_client: refuse it here instead.
+	if reason := authMethodReason(m.TokenEndpointAuthMethod); reason != "" {
+		return policyErr(reason)
+	}
 	if e.confOnly {
-		switch m.TokenEndpointAuthMethod {
-		case metadata.AuthMethodPrivateKeyJWT, metadata.AuthMethodTLSClientAuth, metadata.AuthMethodSelfSignedTLSClientAuth:
-		default:
+		if m.TokenEndpointAuthMethod != metadata.AuthMethodPrivateKeyJWT {
 			return policyErr(ReasonConfidentialOnly)
 		}
+		// Unreachable with a valid document (private_key_jwt needs keys
+		// and jwks excludes jwks_uri), kept as the profile's own rule.
 		if (len(m.JWKS) > 0) == (m.JWKSURI != "") {
 			return policyErr(ReasonConfidentialKeys)
 		}
@@ -243,6 +256,22 @@ func (e *Executor) Execute(ctx context.Context, req *policy.Request) error {
 	}
 	req.Client = doc.StorageClient()
 	return nil
+}
+
+// authMethodReason returns the reason a metadata-document client using
+// token_endpoint_auth_method method is refused, or "" if the token
+// endpoint can authenticate it. Shared-secret methods never get here: the
+// document rules refuse them.
+func authMethodReason(method string) string {
+	switch method {
+	case metadata.AuthMethodNone, metadata.AuthMethodPrivateKeyJWT:
+		return ""
+	case metadata.AuthMethodTLSClientAuth:
+		return ReasonTLSClientAuth
+	case metadata.AuthMethodSelfSignedTLSClientAuth:
+		return ReasonSelfSignedTLSClientAuth
+	}
+	return ReasonAuthMethodUnsupported
 }
 
 // checkHost returns the reason u's host is refused, or "". With same set,

@@ -215,6 +215,8 @@ func TestExecutorRefusals(t *testing.T) {
 	serve("evilpostlogout", "post_logout_redirect_uris", []string{"https://evil.com/bye"})
 	serve("conf", "token_endpoint_auth_method", "private_key_jwt", "jwks_uri", "https://vscode.dev/jwks.json")
 	serve("tlsnokeys", "token_endpoint_auth_method", "tls_client_auth")
+	serve("tls", "token_endpoint_auth_method", "tls_client_auth", "jwks_uri", "https://vscode.dev/jwks.json")
+	serve("selfsigned", "token_endpoint_auth_method", "self_signed_tls_client_auth", "jwks_uri", "https://vscode.dev/jwks.json")
 	serve("examplesite", "client_uri", "https://example.com/")
 	serve("privjwk", "token_endpoint_auth_method", "private_key_jwt", "jwks", map[string]any{"keys": []any{map[string]any{
 		"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
@@ -340,7 +342,15 @@ func TestExecutorRefusals(t *testing.T) {
 
 		// Confidential only.
 		{"confidential only, public client", withCfg(func(c *cimd.ExecutorConfig) { c.OnlyAllowConfidentialClient = true }), vscodeID, loop, 0, cimd.ClassPolicy, cimd.ReasonConfidentialOnly},
-		{"confidential only, no keys", withCfg(func(c *cimd.ExecutorConfig) { c.OnlyAllowConfidentialClient = true }), neg("tlsnokeys"), loop, 0, cimd.ClassPolicy, cimd.ReasonConfidentialKeys},
+		{"confidential only, tls_client_auth", withCfg(func(c *cimd.ExecutorConfig) { c.OnlyAllowConfidentialClient = true }), neg("tls"), loop, 0, cimd.ClassPolicy, cimd.ReasonTLSClientAuth},
+		{"confidential only, tls_client_auth without keys", withCfg(func(c *cimd.ExecutorConfig) { c.OnlyAllowConfidentialClient = true }), neg("tlsnokeys"), loop, 0, cimd.ClassPolicy, cimd.ReasonTLSClientAuth},
+		{"confidential only, self_signed_tls_client_auth", withCfg(func(c *cimd.ExecutorConfig) { c.OnlyAllowConfidentialClient = true }), neg("selfsigned"), loop, 0, cimd.ClassPolicy, cimd.ReasonSelfSignedTLSClientAuth},
+
+		// Authentication methods the token endpoint cannot check (no mTLS),
+		// refused before consent whatever the profile.
+		{"tls_client_auth", seedConfig(), neg("tls"), loop, 0, cimd.ClassPolicy, cimd.ReasonTLSClientAuth},
+		{"tls_client_auth without keys", seedConfig(), neg("tlsnokeys"), loop, 0, cimd.ClassPolicy, cimd.ReasonTLSClientAuth},
+		{"self_signed_tls_client_auth", seedConfig(), neg("selfsigned"), loop, 0, cimd.ClassPolicy, cimd.ReasonSelfSignedTLSClientAuth},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -421,6 +431,18 @@ func TestExecutorTokenEvents(t *testing.T) {
 	wantPolicyErr(t, e.Execute(bg, req), "invalid_client", cimd.ClassPolicy, cimd.ReasonConfidentialOnly)
 	req = &policy.Request{Event: policy.EventRefresh, ClientID: "https://evil.com/c.json"}
 	wantPolicyErr(t, e.Execute(bg, req), "invalid_client", cimd.ClassPolicy, cimd.ReasonDomainNotAllowed)
+	// A document naming mutual TLS gets no tokens either (it may have
+	// changed since the authorization request).
+	tls := "https://vscode.dev/tls/client.json"
+	s.json(tls, encode(t, with(vscodeDoc(), "client_id", tls, "token_endpoint_auth_method", "tls_client_auth")))
+	req = &policy.Request{Event: policy.EventTokenRequest, ClientID: tls, GrantType: "authorization_code"}
+	pe := wantPolicyErr(t, newExec(t, r, seedConfig()).Execute(bg, req), "invalid_client", cimd.ClassPolicy, cimd.ReasonTLSClientAuth)
+	if !strings.Contains(pe.Reason, "token endpoint authentication method tls_client_auth is not supported by this server") {
+		t.Fatalf("reason %q does not name the method", pe.Reason)
+	}
+	if req.Client != nil {
+		t.Fatal("client set on a refused token request")
+	}
 	// No redirect_uri is needed at the token endpoint.
 	e = newExec(t, r, seedConfig())
 	req = &policy.Request{Event: policy.EventRefresh, ClientID: vscodeID}

@@ -2,10 +2,13 @@ package cimd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nqrust/identity/policy"
 )
 
 // TestFreshRealAndInjectedClock checks both ways a hit decides freshness:
@@ -110,5 +113,44 @@ func TestCacheConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := r.Len(); n > size {
 		t.Fatalf("%d entries in a cache of %d", n, size)
+	}
+}
+
+// TestExecutorAuthMethodGuards covers refusals that a valid document
+// cannot reach (the document rules refuse it first), by caching documents
+// the resolver would never produce: a method outside the supported set
+// still gets a reason, and confidential-only still wants exactly one of
+// jwks and jwks_uri.
+func TestExecutorAuthMethodGuards(t *testing.T) {
+	const id = "https://c.example/m.json"
+	for _, c := range []struct {
+		method   string
+		confOnly bool
+		want     string
+	}{
+		{"client_secret_jwt", false, ReasonAuthMethodUnsupported},
+		{"made_up", false, ReasonAuthMethodUnsupported},
+		{"", false, ReasonAuthMethodUnsupported},
+		{"private_key_jwt", true, ReasonConfidentialKeys},
+	} {
+		r, err := NewResolver(Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &Document{ClientID: id, ExpiresAt: time.Now().Add(time.Hour)}
+		d.Metadata.ClientID = id
+		d.Metadata.RedirectURIs = []string{"https://c.example/cb"}
+		d.Metadata.TokenEndpointAuthMethod = c.method
+		r.cache(id, d)
+		e, err := NewExecutor(r, ExecutorConfig{TrustedDomains: []string{"c.example"}, OnlyAllowConfidentialClient: c.confOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := &policy.Request{Event: policy.EventAuthorizationRequest, ClientID: id, RedirectURI: "https://c.example/cb"}
+		err = e.Execute(context.Background(), req)
+		var pe *policy.Error
+		if !errors.As(err, &pe) || pe.Reason != c.want || pe.Code != "invalid_request" || req.Client != nil {
+			t.Errorf("method %q (confidential only %v): %v, want %q", c.method, c.confOnly, err, c.want)
+		}
 	}
 }
