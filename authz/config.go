@@ -120,9 +120,17 @@ type Config struct {
 	// for the user to log in and consent; 0 means DefaultRequestLifetime,
 	// at most one hour.
 	RequestLifetime time.Duration
-	// RefreshGracePeriod lets the immediately previous refresh token be
-	// used again for this long after it rotated, for clients that refresh
-	// in parallel. 0 disables it (strict reuse detection); at most 60 s.
+	// RefreshGracePeriod lets a refresh token that has already rotated be
+	// used again for this long after its first rotation, for clients that
+	// refresh in parallel: the reuse rotates it once more, to another new
+	// token of the same family, instead of revoking the family and the
+	// grant. It applies to every token of the family rotated within the
+	// period, not only the immediately previous one (the store keeps no
+	// order within a family), so each such token can fork the family while
+	// the period lasts and reuse of a stolen copy goes undetected during
+	// it; reuse is never allowed again once the period since that token's
+	// first rotation has passed. 0 disables it (strict reuse detection);
+	// at most 60 s.
 	RefreshGracePeriod time.Duration
 	// RefreshTokens decides when refresh tokens are issued.
 	RefreshTokens RefreshTokenPolicy

@@ -99,7 +99,8 @@
 // or verifier) revokes nothing, so that it cannot be used to log anyone
 // out. Refresh tokens rotate on every use; presenting a rotated one revokes
 // its family and grant, unless Config.RefreshGracePeriod (off by default,
-// at most 60 s) allows parallel refreshes. Whether refresh tokens are
+// at most 60 s) allows parallel refreshes: then any token of the family
+// rotated less than that period ago may be used again. Whether refresh tokens are
 // issued at all follows Config.RefreshTokens: by default to every client
 // whose grant_types include refresh_token (MCP 2026-07-28 "Refresh
 // Tokens"), optionally only with offline_access.

@@ -747,6 +747,51 @@ func TestRefreshGracePeriod(t *testing.T) {
 	}
 }
 
+// TestRefreshGraceCoversEveryRecentRotation pins what Config.RefreshGracePeriod
+// documents: not only the immediately previous token but any token of the
+// family rotated within the period may be used again, and each such reuse
+// yields a working token; the period runs from the token's first rotation.
+func TestRefreshGraceCoversEveryRecentRotation(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.RefreshGracePeriod = 10 * time.Second })
+	refresh := func(rt string) (int, tokenJSON) {
+		return decodeToken(t, e.post("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {publicID}}, "", ""))
+	}
+	t0 := refreshForm(e).Get("refresh_token")
+	status, tj := refresh(t0) // t0 rotated at 0 s
+	if status != 200 {
+		t.Fatalf("t0: %d %+v", status, tj)
+	}
+	t1 := tj.RefreshToken
+	e.clock.Advance(2 * time.Second)
+	status, tj = refresh(t1) // t1 rotated at 2 s
+	if status != 200 {
+		t.Fatalf("t1: %d %+v", status, tj)
+	}
+	t2 := tj.RefreshToken
+	e.clock.Advance(2 * time.Second)
+	// t0 is two rotations back, and still within 10 s of its rotation.
+	status, tj = refresh(t0)
+	if status != 200 || tj.RefreshToken == "" {
+		t.Fatalf("t0 two rotations back, within the period: %d %+v", status, tj)
+	}
+	fork := tj.RefreshToken
+	if status, tj := refresh(fork); status != 200 {
+		t.Fatalf("token from a grace reuse: %d %+v", status, tj)
+	}
+	if status, tj := refresh(t2); status != 200 {
+		t.Fatalf("the other branch: %d %+v", status, tj)
+	}
+	// 11 s after t0's rotation (9 s after t1's): t0 is refused, and its
+	// reuse revokes the whole family.
+	e.clock.Advance(7 * time.Second)
+	if status, tj := refresh(t0); status != 400 || tj.Error != "invalid_grant" {
+		t.Fatalf("t0 after the period: %d %+v", status, tj)
+	}
+	if status, tj := refresh(t1); status != 400 || tj.Error != "invalid_grant" {
+		t.Fatalf("t1 after the family was revoked: %d %+v", status, tj)
+	}
+}
+
 func TestConcurrentCodeRedemption(t *testing.T) {
 	e := newEnv(t)
 	for round := range 5 {
