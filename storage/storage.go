@@ -142,6 +142,12 @@ type ClientStore interface {
 	// ExpiresAt has passed.
 	GetClient(ctx context.Context, id string) (*Client, error)
 	// UpdateClient replaces a stored client; ErrNotFound if absent.
+	// It never undoes MarkClientUsed: if the stored client has
+	// FirstUsedAt set, the store keeps that FirstUsedAt and a zero
+	// ExpiresAt whatever c carries, in the same atomic step as the
+	// replacement. Callers update by read-modify-write (an RFC 7592 PUT),
+	// so a MarkClientUsed landing between their read and their write
+	// would otherwise be lost, and the client later swept as unused.
 	UpdateClient(ctx context.Context, c *Client) error
 	// DeleteClient removes a client; ErrNotFound if absent. Callers revoke
 	// the client's grants first with GrantStore.RevokeClientGrants.

@@ -146,7 +146,9 @@ func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, erro
 	return c, nil
 }
 
-// UpdateClient replaces a stored client, expired or not.
+// UpdateClient replaces a stored client, expired or not. Usage recorded
+// by MarkClientUsed is kept: a stored FirstUsedAt wins over c's, and the
+// client then stays without expiry.
 func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -161,8 +163,13 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	if !ok {
 		return storage.ErrNotFound
 	}
+	used := r.c.FirstUsedAt
 	t.detach(r)
 	r.keep(c)
+	if !used.IsZero() {
+		r.c.FirstUsedAt = used
+		r.c.ExpiresAt = time.Time{}
+	}
 	t.insert(r)
 	return nil
 }

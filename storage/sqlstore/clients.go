@@ -115,7 +115,9 @@ func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, erro
 }
 
 // UpdateClient implements [storage.ClientStore]. It replaces every column
-// but the ID.
+// but the ID, except that a stored first_used_at is kept, and expires_at
+// then stays NULL: the right-hand sides read the row as it was before the
+// statement, so a concurrent MarkClientUsed is either seen or comes after.
 func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	if c == nil {
 		return errors.New("sqlstore: nil client")
@@ -125,7 +127,9 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 		return err
 	}
 	n, err := s.exec(ctx, `UPDATE clients SET kind = $2, metadata = $3, secret_hash = $4, secret_expires_at = $5,
-		registration_token_hash = $6, created_at = $7, updated_at = $8, expires_at = $9, first_used_at = $10
+		registration_token_hash = $6, created_at = $7, updated_at = $8,
+		expires_at = CASE WHEN first_used_at IS NULL THEN CAST($9 AS BIGINT) END,
+		first_used_at = COALESCE(first_used_at, CAST($10 AS BIGINT))
 	WHERE id = $1`, args...)
 	if err != nil {
 		return err

@@ -146,6 +146,48 @@ var clientCases = []tc{
 		h.same("used client", got, want)
 		h.is(h.s.MarkClientUsed(h.ctx, "no-such-client", first), storage.ErrNotFound, "MarkClientUsed unknown")
 	}},
+	{"UpdateKeepsUsage", func(h *h) {
+		// A read-modify-write (an RFC 7592 PUT) that read the client
+		// before MarkClientUsed must not undo it.
+		c := h.client(h.id("client"), storage.ClientRegistered)
+		c.ExpiresAt = h.now().Add(time.Hour)
+		h.ok(h.s.CreateClient(h.ctx, c, 0), "CreateClient")
+		stale, err := h.s.GetClient(h.ctx, c.ID)
+		h.ok(err, "GetClient")
+		first := h.now().Add(time.Minute)
+		h.ok(h.s.MarkClientUsed(h.ctx, c.ID, first), "MarkClientUsed")
+		stale.Metadata.ClientName = "renamed"
+		stale.UpdatedAt = h.now().Add(2 * time.Minute)
+		h.ok(h.s.UpdateClient(h.ctx, stale), "UpdateClient with a copy read before MarkClientUsed")
+		want := storedForm(stale)
+		want.FirstUsedAt = first
+		want.ExpiresAt = time.Time{}
+		h.clk.Advance(48 * time.Hour)
+		got, err := h.s.GetClient(h.ctx, c.ID)
+		h.ok(err, "GetClient past the stale copy's expiry")
+		h.same("updated used client", got, want)
+		// Nor can a copy carrying another first use move it.
+		other := storedForm(stale)
+		other.FirstUsedAt = first.Add(time.Hour)
+		other.ExpiresAt = h.now().Add(time.Hour)
+		h.ok(h.s.UpdateClient(h.ctx, other), "UpdateClient with another FirstUsedAt")
+		got, err = h.s.GetClient(h.ctx, c.ID)
+		h.ok(err, "GetClient")
+		h.same("used client after a second update", got, want)
+		// A client never used takes the caller's values.
+		fresh := h.client(h.id("client"), storage.ClientRegistered)
+		h.ok(h.s.CreateClient(h.ctx, fresh, 0), "CreateClient")
+		fresh.FirstUsedAt = h.now()
+		h.ok(h.s.UpdateClient(h.ctx, fresh), "UpdateClient setting FirstUsedAt")
+		got, err = h.s.GetClient(h.ctx, fresh.ID)
+		h.ok(err, "GetClient")
+		h.same("unused client after update", got, storedForm(fresh))
+		n, err := h.s.CountClients(h.ctx, storage.ClientRegistered)
+		h.ok(err, "CountClients")
+		if n != 2 {
+			h.Errorf("CountClients = %d, want 2 (the used client must count as live)", n)
+		}
+	}},
 	{"CountByKindUnexpired", func(h *h) {
 		for range 3 {
 			h.ok(h.s.CreateClient(h.ctx, h.client(h.id("reg"), storage.ClientRegistered), 0), "CreateClient")
