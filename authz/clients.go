@@ -297,6 +297,15 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, p *params, g
 		if err != nil {
 			return nil, err
 		}
+		if rawSecret == "" && authMethod(&e.client) == AuthMethodNone {
+			// "client_id:" with an empty password identifies a public
+			// client, as golang.org/x/oauth2's AuthStyleAutoDetect (used
+			// by the MCP Go SDK) sends it first; answering invalid_client
+			// would only make it retry with client_id in the body. It
+			// proves nothing, exactly like a bare client_id. A non-empty
+			// secret for a public client stays invalid_client below.
+			return e, nil
+		}
 		err = s.checkSecret(e, AuthMethodClientSecretBasic, basicSecret)
 		if err != nil && rawSecret != basicSecret {
 			// Many clients do not form-encode the secret as RFC 6749

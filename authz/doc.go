@@ -110,11 +110,14 @@
 // Pre-registered clients come from Config.Clients and are kept in memory;
 // dynamically registered and metadata-document clients live in the store.
 // A client authenticates with its registered method only: none (public,
-// client_id alone), client_secret_basic (id and secret form-url-decoded,
-// RFC 6749 §2.3.1), client_secret_post, or private_key_jwt (RFC 7523:
-// asymmetric algorithms only, iss = sub = client_id, aud naming this
-// server, exp at most five minutes ahead, single-use jti). Sending two
-// methods at once is invalid_request. A metadata-document client without
+// client_id alone, in the body or as HTTP Basic "client_id:" with an
+// empty password, which golang.org/x/oauth2's AuthStyleAutoDetect, and so
+// the MCP Go SDK, sends first; a non-empty password is invalid_client),
+// client_secret_basic (id and secret form-url-decoded, RFC 6749 §2.3.1;
+// an empty password is invalid_client), client_secret_post, or
+// private_key_jwt (RFC 7523: asymmetric algorithms only, iss = sub =
+// client_id, aud naming this server, exp at most five minutes ahead,
+// single-use jti). Sending two methods at once is invalid_request. A metadata-document client without
 // token_endpoint_auth_method is public. An unknown, deleted or expired
 // client gets 401 invalid_client, so MCP clients register again.
 // client_credentials is for confidential clients only (sub = client_id).
