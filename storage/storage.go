@@ -313,7 +313,12 @@ type RefreshToken struct {
 // RefreshTokenStore keeps refresh-token families.
 type RefreshTokenStore interface {
 	// SaveRefreshToken stores the first token of a new family;
-	// ErrConflict on a duplicate hash.
+	// ErrConflict on a duplicate hash. If t.GrantID names a stored grant
+	// that is revoked, it stores nothing and returns ErrRevoked, the check
+	// and the insert being one atomic step with respect to RevokeGrant: a
+	// token saved just after a concurrent revocation (the winner of a
+	// replayed code racing the loser's revocation) must not outlive its
+	// grant. A grant the store does not hold is not checked.
 	SaveRefreshToken(ctx context.Context, t *RefreshToken) error
 	// GetRefreshToken returns a token by digest: ErrNotFound, or the token
 	// together with ErrRevoked or ErrExpired.
@@ -325,7 +330,14 @@ type RefreshTokenStore interface {
 	// ErrAlreadyUsed, unless it was rotated less than grace ago, in which
 	// case the rotation succeeds again (a bounded allowance for clients
 	// that refresh in parallel; grace 0 disables it). A revoked or expired
-	// old token gives ErrRevoked or ErrExpired with the token.
+	// old token gives ErrRevoked or ErrExpired with the token. A token
+	// whose grant is revoked gives ErrRevoked too (RevokeGrant revokes its
+	// families), so no successor is ever stored for a revoked grant, as
+	// with SaveRefreshToken. The token returned, on success and with
+	// ErrAlreadyUsed, ErrRevoked or ErrExpired, is the old token as
+	// stored, a copy the caller owns: after a success with RotatedAt set
+	// (to now, or kept from the first rotation when repeated inside the
+	// grace window), after a refusal unchanged. Other errors return none.
 	RotateRefreshToken(ctx context.Context, old Hash, next *RefreshToken, now time.Time, grace time.Duration) (*RefreshToken, error)
 	// RevokeRefreshFamily revokes every token of a family.
 	RevokeRefreshFamily(ctx context.Context, familyID string, at time.Time) error
@@ -345,8 +357,11 @@ type SigningKey struct {
 	// NotBefore is when the key may start signing; it is published in the
 	// JWKS before that, so verifiers learn it first.
 	NotBefore time.Time
-	// RetiredAt is when the key stopped signing; zero while it is the
-	// active key. A retired key still verifies.
+	// RetiredAt is when the key stops signing; zero while no retirement
+	// is scheduled. It may be in the future: authz.RotateKey retires the
+	// current key at the moment its successor's NotBefore arrives, and
+	// the key keeps signing until then. A retired key is still published,
+	// so tokens it signed still verify, until ExpiresAt.
 	RetiredAt time.Time
 	// ExpiresAt is when the key is no longer published: after the last
 	// token it signed has expired.
@@ -359,7 +374,8 @@ type KeyStore interface {
 	AddKey(ctx context.Context, k *SigningKey) error
 	// ListKeys returns every unexpired key, oldest first.
 	ListKeys(ctx context.Context) ([]*SigningKey, error)
-	// RetireKey sets RetiredAt and ExpiresAt of a key; ErrNotFound if absent.
+	// RetireKey sets RetiredAt and ExpiresAt of a key, either of which may
+	// be in the future; ErrNotFound if absent.
 	RetireKey(ctx context.Context, id string, retiredAt, expiresAt time.Time) error
 }
 

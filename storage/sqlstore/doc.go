@@ -46,8 +46,8 @@
 // the same order, and this process's writers queue in Go instead of
 // spinning on SQLITE_BUSY.
 //
-// Beyond the storage contract, SaveRefreshToken (and the successor of a
-// rotation) is refused with storage.ErrRevoked when the token's grant is
+// As the storage contract requires, SaveRefreshToken (and the successor of
+// a rotation) is refused with storage.ErrRevoked when the token's grant is
 // stored and revoked, so a token saved just after a concurrent revocation
 // cannot outlive its grant.
 //

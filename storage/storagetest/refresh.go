@@ -167,6 +167,27 @@ var refreshCases = []tc{
 		h.same("other token", o, other)
 		h.rotate(tok)
 	}},
+	{"RevokedGrantRefusesTokens", func(h *h) {
+		g := h.saveGrant("alice", "client-a")
+		tok := h.saveToken(g)
+		at := h.now().Add(time.Second)
+		h.ok(h.s.RevokeGrant(h.ctx, g.ID, at), "RevokeGrant")
+		late := h.token(g)
+		h.is(h.s.SaveRefreshToken(h.ctx, late), storage.ErrRevoked, "SaveRefreshToken for a revoked grant")
+		_, err := h.s.GetRefreshToken(h.ctx, late.Hash)
+		h.is(err, storage.ErrNotFound, "a token refused for its revoked grant must not be stored")
+		next := h.successor(tok)
+		got, err := h.s.RotateRefreshToken(h.ctx, tok.Hash, next, h.now(), time.Minute)
+		h.is(err, storage.ErrRevoked, "RotateRefreshToken of a token of a revoked grant")
+		if got == nil || got.FamilyID != tok.FamilyID || !EqualTime(got.RevokedAt, at) {
+			h.Errorf("RotateRefreshToken of a token of a revoked grant returned %+v, want the token as stored", got)
+		}
+		_, err = h.s.GetRefreshToken(h.ctx, next.Hash)
+		h.is(err, storage.ErrNotFound, "a refused rotation must not store next")
+		// Another grant of the same client and subject is unaffected.
+		live := h.saveGrant("alice", "client-a")
+		h.ok(h.s.SaveRefreshToken(h.ctx, h.token(live)), "SaveRefreshToken for a live grant")
+	}},
 	{"RevokeFamily", func(h *h) {
 		g := h.saveGrant("alice", "client-a")
 		tok := h.saveToken(g)
