@@ -199,6 +199,19 @@ type Policy struct {
 	// DropDisallowedScopes drops a requested scope that the policy or the
 	// server does not allow, instead of refusing the registration.
 	DropDisallowedScopes bool
+	// RegisterAllAllowedScopes registers every scope in
+	// AllowedClientScopes, whatever subset the client asked for (a request
+	// with a scope outside them is still refused, or the scope dropped);
+	// RFC 7591 §3.2.1 lets the server replace requested values, and the
+	// answer shows the registered scope. The authorization server grants
+	// no more than a client's registered scope, so a client that
+	// registered only the scopes the protected resource advertises, as the
+	// MCP Inspector and VS Code do, could otherwise never step up to a
+	// scope such as an admin scope; what an authorization grants is still
+	// decided per request, by the requested scope and the user's consent.
+	// It requires AllowedClientScopes. False registers what was asked
+	// for (or the defaults).
+	RegisterAllAllowedScopes bool
 
 	// AllowedWebOrigins lists the browser origins allowed to call the
 	// endpoint (CORS), compared as exact strings with the Origin header,

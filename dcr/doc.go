@@ -50,7 +50,10 @@
 //     Config.AllowInsecureRedirectURIs.
 //   - The policy's URI host and scope rules apply (see [Policy]). An empty
 //     or absent scope registers Config.DefaultScopes (the scopes the
-//     resource advertises) filtered by the policy, never "nothing".
+//     resource advertises) filtered by the policy, never "nothing". A
+//     policy with RegisterAllAllowedScopes registers all its
+//     AllowedClientScopes whatever subset was asked for, so that a client
+//     can later step up to a scope it did not register.
 //   - Confidential clients (client_secret_basic, client_secret_post) get a
 //     256-bit client_secret; client_secret_expires_at is 0 unless
 //     Config.SecretLifetime is set. private_key_jwt needs jwks or jwks_uri

@@ -248,6 +248,10 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"implicit offered", func(c *dcr.Config) { c.GrantTypesSupported = []string{"implicit"} }, "implicit"},
 		{"negative secret lifetime", func(c *dcr.Config) { c.SecretLifetime = -time.Second }, "SecretLifetime"},
 		{"negative rate", func(c *dcr.Config) { c.Anonymous.RateLimit = -1 }, "RateLimit"},
+		{"register all allowed without a list", func(c *dcr.Config) {
+			c.Anonymous.AllowedClientScopes = nil
+			c.Anonymous.RegisterAllAllowedScopes = true
+		}, "RegisterAllAllowedScopes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,6 +27,7 @@ type compiledPolicy struct {
 	allowedScopes map[string]struct{}
 	allowedList   []string
 	dropScopes    bool
+	registerAll   bool
 
 	anyOrigin bool
 	origins   map[string]struct{}
@@ -43,6 +44,7 @@ func compilePolicy(p *Policy, s *settings, addrs int) (*compiledPolicy, error) {
 		checkCaller: !p.SkipCallerCheck,
 		checkURIs:   !p.SkipURIHostCheck,
 		dropScopes:  p.DropDisallowedScopes,
+		registerAll: p.RegisterAllAllowedScopes,
 	}
 	var patterns []string
 	for _, e := range p.TrustedHosts {
@@ -100,6 +102,10 @@ func compilePolicy(p *Policy, s *settings, addrs int) (*compiledPolicy, error) {
 				cp.allowedList = append(cp.allowedList, sc)
 			}
 		}
+	}
+
+	if cp.registerAll && cp.allowedScopes == nil {
+		return nil, fmt.Errorf("policy %q: RegisterAllAllowedScopes needs AllowedClientScopes (the scopes to register)", p.Name)
 	}
 
 	for _, o := range p.AllowedWebOrigins {
@@ -242,7 +248,10 @@ func (p *compiledPolicy) checkClientURIs(c *metadata.Client) *regError {
 // each name checked against the server's supported scopes and the policy's
 // allowed scopes (refused, or dropped when the policy says so). When
 // nothing is left, the client gets the default scopes the policy allows,
-// and, if none of those, the policy's own list.
+// and, if none of those, the policy's own list. A policy with
+// RegisterAllAllowedScopes registers its whole list once the request
+// passed those checks (its list is within the supported scopes: New
+// checks that).
 func (s *settings) resolveScopes(p *compiledPolicy, requested string) ([]string, *regError) {
 	var out []string
 	for _, sc := range strings.Fields(requested) {
@@ -269,6 +278,9 @@ func (s *settings) resolveScopes(p *compiledPolicy, requested string) ([]string,
 			}
 		}
 		out = append(out, sc)
+	}
+	if p.registerAll {
+		return slices.Clone(p.allowedList), nil
 	}
 	if len(out) > 0 {
 		return out, nil

@@ -320,6 +320,9 @@ func TestScopeHandling(t *testing.T) {
 		{"defaults filtered by allowed list", func(p *dcr.Policy) { p.AllowedClientScopes = []string{"mcp:resources"} }, "", "mcp:resources"},
 		{"allowed list when no default is allowed", func(p *dcr.Policy) { p.AllowedClientScopes = []string{"mcp:prompts"} }, "", "mcp:prompts"},
 		{"unrestricted policy allows any supported scope", func(p *dcr.Policy) { p.AllowedClientScopes = nil }, `"admin"`, "admin"},
+		{"register all allowed: a subset gets the whole list", registerAll, `"mcp:tools"`, "mcp:tools mcp:prompts mcp:resources offline_access"},
+		{"register all allowed: absent scope gets the whole list", registerAll, "", "mcp:tools mcp:prompts mcp:resources offline_access"},
+		{"register all allowed: dropped scopes, whole list", func(p *dcr.Policy) { registerAll(p); p.DropDisallowedScopes = true }, `"admin mcp:tools"`, "mcp:tools mcp:prompts mcp:resources offline_access"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -337,6 +340,31 @@ func TestScopeHandling(t *testing.T) {
 				t.Errorf("scope = %q, want %q", m.str("scope"), tt.want)
 			}
 		})
+	}
+}
+
+func registerAll(p *dcr.Policy) { p.RegisterAllAllowedScopes = true }
+
+// TestRegisterAllAllowedScopesStillRefuses: registering the whole allowed
+// list does not make a scope outside it acceptable, at registration or at
+// an RFC 7592 update, and an update keeps the whole list.
+func TestRegisterAllAllowedScopesStillRefuses(t *testing.T) {
+	f := newFixture(t, func(c *dcr.Config) { registerAll(c.Anonymous) })
+	rec := f.do(t, req{body: `{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none","scope":"admin"}`})
+	assertError(t, rec, http.StatusBadRequest, "invalid_client_metadata", "not an allowed client scope")
+	m := f.mustRegister(t, `{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none","scope":"mcp:tools"}`, nil)
+	const all = "mcp:tools mcp:prompts mcp:resources offline_access"
+	if m.str("scope") != all {
+		t.Fatalf("registered scope %q", m.str("scope"))
+	}
+	c, err := f.store.GetClient(context.Background(), m.str("client_id"))
+	if err != nil || c.Metadata.Scope != all {
+		t.Fatalf("stored scope %q (%v)", c.Metadata.Scope, err)
+	}
+	upd := `{"client_id":"` + m.str("client_id") + `","redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none","scope":"mcp:prompts"}`
+	rec = f.do(t, req{method: http.MethodPut, path: itemPath(m), body: upd, headers: bearer(m.str("registration_access_token"))})
+	if rec.Code != http.StatusOK || decode(t, rec).str("scope") != all {
+		t.Fatalf("update: %d %s", rec.Code, rec.Body)
 	}
 }
 

@@ -133,18 +133,23 @@ func (f *loginFetcher) fetch(ctx context.Context, args *auth.AuthorizationArgs) 
 // once with 2025-06-18 (initialize handshake; the tool name is only in the
 // body).
 func TestEndToEndSDKClient(t *testing.T) {
-	for _, tc := range []struct{ name, protocolVersion, path string }{
-		{"latest", "", ""},
-		{"2025-06-18", "2025-06-18", ""},
+	for _, tc := range []struct{ name, protocolVersion, path, regScope string }{
+		{"latest", "", "", ""},
+		{"2025-06-18", "2025-06-18", "", ""},
 		// A public URL with a path: every endpoint moves under it, the
 		// well-known documents use path insertion.
-		{"path prefix", "", "/nq"},
+		{"path prefix", "", "/nq", ""},
+		// The client registers the scopes the protected resource
+		// metadata lists, as the MCP Inspector and VS Code do. The
+		// registration policy registers every allowed scope anyway
+		// (RegisterAllAllowedScopes), so the step-up to mcp:admin works.
+		{"registered with the PRM scopes", "", "", strings.Join(basicScopes, " ")},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testEndToEndSDKClient(t, tc.protocolVersion, tc.path) })
+		t.Run(tc.name, func(t *testing.T) { testEndToEndSDKClient(t, tc.protocolVersion, tc.path, tc.regScope) })
 	}
 }
 
-func testEndToEndSDKClient(t *testing.T, protocolVersion, path string) {
+func testEndToEndSDKClient(t *testing.T, protocolVersion, path, regScope string) {
 	s := startServerAt(t, path, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -159,6 +164,7 @@ func testEndToEndSDKClient(t *testing.T, protocolVersion, path string) {
 			TokenEndpointAuthMethod: "none",
 			GrantTypes:              []string{"authorization_code", "refresh_token"},
 			ResponseTypes:           []string{"code"},
+			Scope:                   regScope,
 		}},
 		AuthorizationCodeFetcher: f.fetch,
 		Client:                   hc,

@@ -242,9 +242,9 @@ MCP Inspector: run
   npx @modelcontextprotocol/inspector
 then choose Transport Type "Streamable HTTP", enter the URL %s and Connect.
 Its registration origin http://localhost:6274 is allowed by default (-dcr-origins).
-To try the secret tool from the Inspector, enter the scope "%s" in its OAuth settings.
+Calling the secret tool asks once more for consent, to mcp:admin (step-up).
 
 Listening on %s (press Ctrl+C to stop)
 `, version, s.mcpURL, s.publicURL, c.demoUser, pw, pwNote, describeTools(), s.store.describe, s.dcrNote, s.cimdNote,
-		vscodeSnippet(s.mcpURL), s.mcpURL, strings.Join(allScopes, " "), bound)
+		vscodeSnippet(s.mcpURL), s.mcpURL, bound)
 }

@@ -130,10 +130,16 @@ func newServer(ctx context.Context, cfg *config, publicURL string, log *slog.Log
 				TrustedHosts:         dcrTrustedHosts,
 				AllowedClientScopes:  allScopes,
 				DropDisallowedScopes: true,
-				AllowedWebOrigins:    cfg.dcrOrigins,
+				// Every client is registered with every scope, mcp:admin
+				// included, whatever it asked for: the MCP Inspector and
+				// VS Code register the scopes of the protected resource
+				// metadata, and would otherwise never step up to
+				// mcp:admin. The user's consent still decides what each
+				// authorization grants.
+				RegisterAllAllowedScopes: true,
+				AllowedWebOrigins:        cfg.dcrOrigins,
 			},
-			// Clients that register without a scope may later ask for
-			// every scope, mcp:admin included, so that step-up works.
+			// Clients that register without a scope get every scope too.
 			DefaultScopes: allScopes,
 			Logger:        log,
 		}
