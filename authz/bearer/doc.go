@@ -61,10 +61,13 @@
 //     The query string is scanned whole; net/http bounds it together with
 //     the headers (http.Server.MaxHeaderBytes, 1 MiB by default).
 //   - JWKS responses: at most 256 KiB and the first 100 usable keys; no
-//     redirects; 10 s per fetch unless the HTTP client sets a timeout;
+//     redirects; at most 10 s per fetch, whatever the HTTP client's own
+//     Timeout (a shorter one applies too);
 //     refetches for unknown kids at most once per JWKSRefetchInterval.
 //   - Introspection responses: at most 64 KiB of application/json; no
-//     redirects; 10 s per call unless the HTTP client sets a timeout.
+//     redirects; at most 10 s per call, whatever the HTTP client's own
+//     Timeout (a shorter one, or the request context's deadline, applies
+//     too).
 //     encoding/json bounds nesting (10 000 levels); deeper is an error.
 //   - Caches: verified tokens and introspection answers, 10 000 entries
 //     each by default, keyed by SHA-256 digest.

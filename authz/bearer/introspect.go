@@ -39,8 +39,10 @@ type IntrospectionConfig struct {
 	// Issuer, if set, must equal the response's "iss" byte for byte.
 	Issuer string
 	// HTTPClient calls Endpoint. Nil means a client like
-	// http.DefaultClient. It is copied and the copy refuses redirects; a
-	// call without a client timeout is bounded to 10 s.
+	// http.DefaultClient. It is copied and the copy refuses redirects.
+	// Every call is bounded to 10 s, whatever the client's own Timeout; a
+	// shorter Timeout, or the deadline of the request's context, applies
+	// too.
 	HTTPClient *http.Client
 	// CacheTTL bounds how long an active result is reused; an entry also
 	// dies at the token's "exp" (RFC 7662 §4). Keep it short: a revoked
@@ -60,7 +62,9 @@ type IntrospectionConfig struct {
 
 // Limits of the introspection client.
 const (
-	maxIntrospectionBytes    = 64 << 10
+	maxIntrospectionBytes = 64 << 10
+	// introspectionTimeout bounds every call, on top of the HTTP client's
+	// own Timeout and the caller's context.
 	introspectionTimeout     = 10 * time.Second
 	defaultIntrospectionTTL  = time.Minute
 	maxNegativeIntrospection = 10 * time.Second

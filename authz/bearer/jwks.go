@@ -25,8 +25,8 @@ const (
 	maxJWKSBytes = 256 << 10
 	// maxJWKSKeys caps the number of keys taken from one set.
 	maxJWKSKeys = 100
-	// jwksFetchTimeout bounds one fetch when the HTTP client has no
-	// timeout of its own.
+	// jwksFetchTimeout bounds every fetch, on top of the HTTP client's own
+	// Timeout (the shorter wins).
 	jwksFetchTimeout = 10 * time.Second
 )
 

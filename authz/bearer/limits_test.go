@@ -276,3 +276,45 @@ func TestLimitOutboundTimeouts(t *testing.T) {
 		t.Fatalf("introspection deadline %v after start, want about %v", in.deadline.Sub(start), introspectionTimeout)
 	}
 }
+
+// TestLimitOutboundTimeoutsWithClientTimeout: the 10-second bound holds
+// whatever the HTTP client's own Timeout, and a shorter Timeout wins.
+func TestLimitOutboundTimeoutsWithClientTimeout(t *testing.T) {
+	a := newTestKey("a", jose.ES256)
+	set, _ := json.Marshal(keySet(a))
+	for _, tc := range []struct {
+		clientTimeout, want time.Duration
+	}{
+		{time.Hour, 10 * time.Second},
+		{2 * time.Second, 2 * time.Second},
+	} {
+		jw := &deadlineRecorder{body: string(set), ctype: "application/json"}
+		v, err := NewVerifier(Config{Issuer: testIssuer, Resource: testResource, JWKSURL: "https://as.example/jwks",
+			HTTPClient: &http.Client{Transport: jw, Timeout: tc.clientTimeout}, Clock: newClock().Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := v.Verify(context.Background(), mint(t, a, claimsAt(t0), mintOpt{})); err != nil {
+			t.Fatal(err)
+		}
+		if d := jw.deadline.Sub(start); !jw.ok || d > tc.want+time.Second || d < tc.want-time.Second {
+			t.Errorf("client Timeout %v: JWKS fetch deadline %v after start, want about %v", tc.clientTimeout, d, tc.want)
+		}
+
+		in := &deadlineRecorder{body: activeBody(""), ctype: "application/json"}
+		iv, err := NewIntrospectionVerifier(IntrospectionConfig{Endpoint: "https://as.example/introspect", ClientID: rsClientID,
+			ClientSecret: rsClientSecret, Resource: testResource, HTTPClient: &http.Client{Transport: in, Timeout: tc.clientTimeout},
+			Clock: newClock().Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start = time.Now()
+		if _, err := iv.Verify(context.Background(), opaqueToken); err != nil {
+			t.Fatal(err)
+		}
+		if d := in.deadline.Sub(start); !in.ok || d > tc.want+time.Second || d < tc.want-time.Second {
+			t.Errorf("client Timeout %v: introspection deadline %v after start, want about %v", tc.clientTimeout, d, tc.want)
+		}
+	}
+}

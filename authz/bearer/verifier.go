@@ -37,14 +37,19 @@ type Config struct {
 	// loopback hosts), without following redirects, at most 256 KiB.
 	JWKSURL string
 	// HTTPClient fetches JWKSURL. Nil means a client like
-	// http.DefaultClient. It is copied and the copy refuses redirects; a
-	// fetch without a client timeout is bounded to 10 s.
+	// http.DefaultClient. It is copied and the copy refuses redirects.
+	// Every fetch is bounded to 10 s, whatever the client's own Timeout;
+	// a shorter Timeout applies too. The fetch serves every waiting
+	// request, so no request's context bounds it.
 	HTTPClient *http.Client
 	// JWKSDefaultTTL is how long a fetched key set is used when the
 	// response has no Cache-Control max-age. Default 10 minutes.
 	JWKSDefaultTTL time.Duration
-	// JWKSMinTTL and JWKSMaxTTL clamp the key set lifetime taken from
-	// Cache-Control. Defaults 1 minute and 24 hours.
+	// JWKSMinTTL and JWKSMaxTTL clamp the key set lifetime (the
+	// Cache-Control max-age, else JWKSDefaultTTL; no-store or no-cache
+	// mean the minimum). Defaults 1 minute and 24 hours. NewVerifier fails
+	// if the minimum exceeds the maximum once defaults are applied, so a
+	// JWKSMinTTL above 24 hours needs a JWKSMaxTTL too.
 	JWKSMinTTL, JWKSMaxTTL time.Duration
 	// JWKSRefetchInterval is the least time between two fetches caused by
 	// tokens naming a kid the cached set lacks (key rotation), and the
@@ -170,8 +175,12 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		if cfg.JWKSMinTTL < 0 || cfg.JWKSMaxTTL < 0 || cfg.JWKSDefaultTTL < 0 || cfg.JWKSRefetchInterval < 0 {
 			return nil, errors.New("bearer: negative JWKS durations")
 		}
-		if cfg.JWKSMinTTL > 0 && cfg.JWKSMaxTTL > 0 && cfg.JWKSMinTTL > cfg.JWKSMaxTTL {
-			return nil, errors.New("bearer: Config.JWKSMinTTL exceeds Config.JWKSMaxTTL")
+		// Compare the values in force: a minimum above the default maximum
+		// (or a maximum below the default minimum) would otherwise be
+		// clamped away without a word.
+		if lo, hi := orDefault(cfg.JWKSMinTTL, defaultJWKSMinTTL), orDefault(cfg.JWKSMaxTTL, defaultJWKSMaxTTL); lo > hi {
+			return nil, fmt.Errorf("bearer: JWKS minimum TTL %v exceeds the maximum %v (Config.JWKSMinTTL, Config.JWKSMaxTTL; defaults %v and %v)",
+				lo, hi, defaultJWKSMinTTL, defaultJWKSMaxTTL)
 		}
 		v.keys = newRemoteKeys(&cfg, v.clock, v.log)
 	default:

@@ -402,6 +402,11 @@ func TestNewVerifierValidation(t *testing.T) {
 		{"negative cache", Config{Issuer: testIssuer, Resource: testResource, Keys: keys, CacheSize: -1}},
 		{"jwks ttl inverted", Config{Issuer: testIssuer, Resource: testResource, JWKSURL: "https://issuer.example/jwks",
 			JWKSMinTTL: time.Hour, JWKSMaxTTL: time.Minute}},
+		// Against the defaults (1 minute, 24 hours), not only when both are set.
+		{"jwks min ttl above default max", Config{Issuer: testIssuer, Resource: testResource, JWKSURL: "https://issuer.example/jwks",
+			JWKSMinTTL: 48 * time.Hour}},
+		{"jwks max ttl below default min", Config{Issuer: testIssuer, Resource: testResource, JWKSURL: "https://issuer.example/jwks",
+			JWKSMaxTTL: 30 * time.Second}},
 	}
 	for _, tt := range tests {
 		if _, err := NewVerifier(tt.cfg); err == nil {
@@ -410,6 +415,12 @@ func TestNewVerifierValidation(t *testing.T) {
 	}
 	if _, err := NewVerifier(Config{Issuer: "http://127.0.0.1:8080", Resource: "http://localhost:9000/mcp", Keys: keys}); err != nil {
 		t.Errorf("loopback http: %v", err)
+	}
+	for _, c := range []struct{ min, max time.Duration }{{48 * time.Hour, 72 * time.Hour}, {0, 2 * time.Minute}, {time.Hour, time.Hour}} {
+		if _, err := NewVerifier(Config{Issuer: testIssuer, Resource: testResource, JWKSURL: "https://issuer.example/jwks",
+			JWKSMinTTL: c.min, JWKSMaxTTL: c.max}); err != nil {
+			t.Errorf("JWKS TTL range [%v, %v] refused: %v", c.min, c.max, err)
+		}
 	}
 }
 
