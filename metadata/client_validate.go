@@ -73,8 +73,9 @@ const (
 	MaxRedirectURIs = 20
 	// MaxClientNameLength bounds client_name, in bytes.
 	MaxClientNameLength = 200
-	// MaxShortStringLength bounds client_id, software_id, software_version,
+	// MaxShortStringLength bounds software_id, software_version,
 	// token_endpoint_auth_method and each grant or response type, in bytes.
+	// client_id, a URL for metadata-document clients, has MaxURILength.
 	MaxShortStringLength = 255
 	// MaxScopeLength bounds scope, in bytes.
 	MaxScopeLength = 4096
