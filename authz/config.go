@@ -143,7 +143,9 @@ type Config struct {
 
 	// Policies are client policies, evaluated at authorization requests
 	// (before the client is looked up, so that an executor can resolve a
-	// URL-shaped client_id), token requests and refreshes. Nil means none.
+	// URL-shaped client_id), token requests and refreshes, and, through
+	// Registration (whose Policies it fills when left nil), at dynamic
+	// registrations and their RFC 7592 updates. Nil means none.
 	Policies *policy.Engine
 	// ClientIDMetadataDocuments forces the metadata to advertise
 	// client_id_metadata_document_supported. It is rarely needed: the
@@ -157,8 +159,8 @@ type Config struct {
 	// Registration enables dynamic client registration (RFC 7591) and
 	// management (RFC 7592) at {issuer}/register. Store, Endpoint,
 	// SupportedScopes, DefaultScopes, GrantTypesSupported,
-	// TokenEndpointAuthMethodsSupported, Clock, Rand and Logger are filled
-	// from this configuration when left empty. registration_endpoint is
+	// TokenEndpointAuthMethodsSupported, Policies, Clock, Rand and Logger
+	// are filled from this configuration when left empty. registration_endpoint is
 	// advertised only when a registration policy is configured. Nil
 	// disables registration.
 	Registration *dcr.Config

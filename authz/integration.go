@@ -285,6 +285,11 @@ func (s *Server) setupRegistration(cfg *dcr.Config) error {
 	if c.Logger == nil {
 		c.Logger = s.log
 	}
+	if c.Policies == nil {
+		// Registration-time policies (policy.EventRegistration, such as
+		// secure-redirect-uris) come from the same engine as the others.
+		c.Policies = s.policies
+	}
 	reg, err := dcr.New(c)
 	if err != nil {
 		return fmt.Errorf("authz: Config.Registration: %w", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nqrust/identity/dcr"
 	"github.com/nqrust/identity/metadata"
+	"github.com/nqrust/identity/policy"
 )
 
 // openRegistration enables anonymous registration from anywhere.
@@ -79,5 +80,29 @@ func TestClientCredentialsClientIsMarkedUsed(t *testing.T) {
 	}
 	if c, err := e.store.GetClient(ctx, reg2.ClientID); err != nil || !c.FirstUsedAt.IsZero() {
 		t.Fatalf("client marked by a refused request: %+v %v", c, err)
+	}
+}
+
+// TestRegistrationRunsServerPolicies: Config.Policies reach dynamic
+// registration when Config.Registration has none of its own, so
+// secure-redirect-uris refuses an http redirect URI on a public host at
+// registration (here allowed by the registrar itself, for development).
+func TestRegistrationRunsServerPolicies(t *testing.T) {
+	eng, err := policy.New(policy.NewRegistry(),
+		[]policy.Profile{{Name: "redirects", Executors: []policy.ExecutorSpec{{ID: policy.ExecutorSecureRedirectURIs}}}},
+		[]policy.Policy{{Name: "secure-redirects", Conditions: []policy.ConditionSpec{{ID: policy.ConditionAnyClient}}, Profiles: []string{"redirects"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, openRegistration, func(c *Config) {
+		c.Registration.AllowInsecureRedirectURIs = true
+		c.Policies = eng
+	})
+	status, _, m := e.register(`{"redirect_uris":["http://app.example.com/cb"],"token_endpoint_auth_method":"none"}`)
+	if status != http.StatusBadRequest || m["error"] != "invalid_redirect_uri" || !strings.Contains(m["error_description"].(string), "secure-redirects") {
+		t.Fatalf("insecure redirect URI: %d %v", status, m)
+	}
+	if status, _, m := e.register(`{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"none"}`); status != http.StatusCreated {
+		t.Fatalf("https redirect URI: %d %v", status, m)
 	}
 }

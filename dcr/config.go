@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/nqrust/identity/metadata"
+	"github.com/nqrust/identity/policy"
 	"github.com/nqrust/identity/storage"
 )
 
@@ -119,6 +120,20 @@ type Config struct {
 	// client unable to authenticate. nil means none, client_secret_basic,
 	// client_secret_post and private_key_jwt.
 	TokenEndpointAuthMethodsSupported []string
+
+	// Policies are client policies evaluated at policy.EventRegistration,
+	// for registrations and RFC 7592 updates: after the body passed
+	// validation and this package's policy (so executors see the
+	// metadata as it would be registered, in Request.Registration) and
+	// before anything is stored or an initial access token is spent. A
+	// refusal is 400 with the refusal's code when it is
+	// invalid_redirect_uri or invalid_client_metadata (any other code
+	// becomes invalid_client_metadata) and its reason in
+	// error_description; an internal failure of a condition or executor
+	// is 503. Changes executors make to Request.Registration are
+	// registered as made. Nil means none; package authz passes its own
+	// Config.Policies when this is nil.
+	Policies *policy.Engine
 
 	// AllowInsecureRedirectURIs accepts http redirect URIs on hosts other
 	// than loopback for clients that are not native. For development
@@ -249,6 +264,7 @@ type settings struct {
 	authMethods     []string
 	allowInsecure   bool
 	allowSingle     bool
+	policies        *policy.Engine
 	clientIP        func(*http.Request) netip.Addr
 	onDelete        func(context.Context, string)
 	now             func() time.Time
@@ -273,6 +289,7 @@ func (c *Config) validate() (*settings, error) {
 		secretLifetime: c.SecretLifetime,
 		allowInsecure:  c.AllowInsecureRedirectURIs,
 		allowSingle:    c.AllowSingleLabelSchemes,
+		policies:       c.Policies,
 		clientIP:       c.ClientIP,
 		onDelete:       c.OnDelete,
 		now:            c.Clock,

@@ -178,6 +178,10 @@ func (r *Registrar) update(w http.ResponseWriter, req *http.Request, p *compiled
 		r.fail(w, req, p, e)
 		return
 	}
+	if e := r.s.evaluatePolicies(ctx, req, c, sc); e != nil {
+		r.fail(w, req, p, e)
+		return
+	}
 
 	next := *sc
 	next.Metadata = *c

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nqrust/identity/metadata"
+	"github.com/nqrust/identity/policy"
 	"github.com/nqrust/identity/storage"
 )
 
@@ -72,6 +73,10 @@ func (r *Registrar) register(w http.ResponseWriter, req *http.Request) {
 	c.ClientID, c.ClientSecret, c.ClientIDIssuedAt, c.ClientSecretExpiresAt = "", "", 0, nil
 	c.RegistrationAccessToken, c.RegistrationClientURI = "", ""
 	if e := r.s.prepare(p, c); e != nil {
+		r.fail(w, req, p, e)
+		return
+	}
+	if e := r.s.evaluatePolicies(ctx, req, c, nil); e != nil {
 		r.fail(w, req, p, e)
 		return
 	}
@@ -244,6 +249,38 @@ func (s *settings) prepare(p *compiledPolicy, c *metadata.Client) *regError {
 	}
 	c.Scope = strings.Join(scopes, " ")
 	return nil
+}
+
+// evaluatePolicies runs Config.Policies at policy.EventRegistration on
+// prepared metadata; current is the stored client of an RFC 7592 update
+// (nil for a registration).
+func (s *settings) evaluatePolicies(ctx context.Context, req *http.Request, c *metadata.Client, current *storage.Client) *regError {
+	if s.policies == nil {
+		return nil
+	}
+	pr := &policy.Request{
+		Event:        policy.EventRegistration,
+		Registration: c,
+		Scopes:       strings.Fields(c.Scope),
+		HTTP:         req,
+	}
+	if current != nil {
+		cur := *current // executors may change the Client they are given
+		pr.ClientID, pr.Client = cur.ID, &cur
+	}
+	err := s.policies.Evaluate(ctx, pr)
+	if err == nil {
+		return nil
+	}
+	var pe *policy.Error
+	if !errors.As(err, &pe) || pe.Code == "" || pe.Code == codeServerError {
+		return storeErr(err)
+	}
+	code := pe.Code
+	if code != codeInvalidRedirectURI {
+		code = codeInvalidClientMetadata
+	}
+	return &regError{status: http.StatusBadRequest, code: code, desc: "client policy " + quote(pe.Policy) + ": " + pe.Reason, policy: pe.Policy}
 }
 
 // inferApplicationType applies the rule documented in prepare.

@@ -163,7 +163,11 @@
 // URI, scopes, resources, grant or response type and PKCE parameters. A
 // refusal at the authorization request must not be sent to the redirect_uri
 // unless that URI has been validated against the client; otherwise show an
-// error page.
+// error page. At EventRegistration package dcr (dcr.Config.Policies, which
+// package authz fills with its own policies) fills Registration with the
+// metadata as it would be registered, after its own validation, and Scopes;
+// for an RFC 7592 update also ClientID and Client. A refusal there is a 400
+// invalid_redirect_uri or invalid_client_metadata answer.
 //
 // # Errors
 //
