@@ -54,6 +54,10 @@
 //     policy with RegisterAllAllowedScopes registers all its
 //     AllowedClientScopes whatever subset was asked for, so that a client
 //     can later step up to a scope it did not register.
+//   - Config.Policies, if any, run at policy.EventRegistration on the
+//     metadata as it would be registered (also at RFC 7592 updates); a
+//     refusal is 400 invalid_redirect_uri or invalid_client_metadata with
+//     the client policy's name and reason, and nothing is stored.
 //   - Confidential clients (client_secret_basic, client_secret_post) get a
 //     256-bit client_secret; client_secret_expires_at is 0 unless
 //     Config.SecretLifetime is set. private_key_jwt needs jwks or jwks_uri
