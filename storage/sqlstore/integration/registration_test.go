@@ -64,4 +64,3 @@ func readRegistration(t *testing.T, n *node, reg *metadata.Client) *metadata.Cli
 	}
 	return &c
 }
-
