@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -22,14 +23,14 @@ var cimdLoopbackHosts = []string{"127.0.0.1", "localhost", "[::1]"}
 // for redirect URIs; restrict-same-domain off, since a native client's
 // loopback redirect is never on its client_id's domain). An empty
 // -cimd-domains turns the feature off.
-func (s *server) setupCIMD(azCfg *authz.Config, log *slog.Logger) error {
+func (s *server) setupCIMD(azCfg *authz.Config, fetchClient *http.Client, log *slog.Logger) error {
 	c := s.cfg
 	if len(c.cimdDomains) == 0 {
 		s.cimdNote = "off (-cimd-domains is empty)"
 		return nil
 	}
 	resolver, err := cimd.NewResolver(cimd.Options{
-		HTTPClient:    c.fetchClient,
+		HTTPClient:    fetchClient,
 		AllowLoopback: c.allowPrivateFetch,
 		AllowPrivate:  c.allowPrivateFetch,
 		AllowHTTP:     c.cimdAllowHTTP,

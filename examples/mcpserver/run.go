@@ -12,11 +12,15 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/nqrust/identity/metadata"
 )
 
 // version is reported to MCP clients.
@@ -42,11 +46,18 @@ type config struct {
 	store     string
 	keySecret string
 
+	// resources are extra resource identifiers (-resource), besides
+	// <public-url>/mcp, that the authorization server issues tokens for.
+	resources []string
+
 	dcr               bool
 	dcrOrigins        []string
 	cimdDomains       []string
 	cimdAllowHTTP     bool
 	allowPrivateFetch bool
+	// cimdCAFile is a PEM bundle of extra CAs trusted by outbound fetches
+	// of client-named URLs (-cimd-ca-file).
+	cimdCAFile string
 
 	// loginFailureRate is the sustained rate of failed sign-ins allowed
 	// (burst 5); zero means one per second. Tests lower it.
@@ -75,6 +86,17 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&cimdDomains, "cimd-domains", defaultCIMD, "trusted domains of client ID metadata documents, comma-separated (\"*\": any https host; \"*.example.org\": the domain and its subdomains; \"\": none)")
 	fs.BoolVar(&c.cimdAllowHTTP, "cimd-allow-http", false, "accept http client ID metadata document URLs (development only)")
 	fs.BoolVar(&c.allowPrivateFetch, "allow-private-fetch", false, "let outbound fetches of client-named URLs (metadata documents, jwks_uri, logos) reach loopback and private addresses (development only)")
+	fs.StringVar(&c.cimdCAFile, "cimd-ca-file", "", "PEM file of CA certificates trusted, besides the system roots, by outbound fetches of client-named URLs (metadata documents, jwks_uri, logos); for development and testing")
+	fs.Func("resource", "another resource (an MCP server on another origin, absolute URL) the authorization server issues tokens for, besides <public-url>/mcp; repeatable", func(v string) error {
+		if err := checkResource(v); err != nil {
+			return err
+		}
+		if slices.Contains(c.resources, v) {
+			return fmt.Errorf("%q is given twice", v)
+		}
+		c.resources = append(c.resources, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -108,6 +130,24 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	c.dcrOrigins = splitList(dcrOrigins)
 	c.cimdDomains = splitList(cimdDomains)
 	return c, nil
+}
+
+// checkResource validates a -resource value: the token audience, used
+// verbatim, so an absolute https URL (http only on a loopback host) with a
+// host, and without userinfo or fragment.
+func checkResource(v string) error {
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		return err
+	case u.Scheme != "https" && u.Scheme != "http", u.Host == "", u.Opaque != "":
+		return fmt.Errorf("%q must be an absolute http or https URL", v)
+	case u.User != nil, u.Fragment != "", strings.Contains(v, "#"):
+		return fmt.Errorf("%q must not have userinfo or a fragment", v)
+	case u.Scheme == "http" && !metadata.IsLoopbackHost(u.Hostname()):
+		return fmt.Errorf("%q must use https (http only on a loopback host)", v)
+	}
+	return nil
 }
 
 // splitList splits a comma-separated flag value, dropping blanks.
@@ -230,7 +270,7 @@ func (s *server) printStartup(w io.Writer, bound net.Addr) {
   Issuer:         %s
   Demo user:      %s
   Demo password:  %s   (%s)
-  Tools:          %s
+  Tools:          %s%s
   Store:          %s
   Registration:   %s
   Metadata docs:  %s
@@ -245,6 +285,14 @@ Its registration origin http://localhost:6274 is allowed by default (-dcr-origin
 Calling the secret tool asks once more for consent, to mcp:admin (step-up).
 
 Listening on %s (press Ctrl+C to stop)
-`, version, s.mcpURL, s.publicURL, c.demoUser, pw, pwNote, describeTools(), s.store.describe, s.dcrNote, s.cimdNote,
+`, version, s.mcpURL, s.publicURL, c.demoUser, pw, pwNote, describeTools(), s.resourcesLine(), s.store.describe, s.dcrNote, s.cimdNote,
 		vscodeSnippet(s.mcpURL), s.mcpURL, bound)
+}
+
+// resourcesLine is the start-up line for -resource, if any.
+func (s *server) resourcesLine() string {
+	if len(s.cfg.resources) == 0 {
+		return ""
+	}
+	return "\n  Resources:      " + strings.Join(s.cfg.resources, ", ") + " too (-resource)"
 }

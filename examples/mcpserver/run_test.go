@@ -137,10 +137,11 @@ func TestRunStartupOutput(t *testing.T) {
 func TestRunFlagsAndEnv(t *testing.T) {
 	t.Setenv("NQ_DEMO_USER", "bob")
 	t.Setenv("NQ_DEMO_PASSWORD", "from-env")
-	out, _, _ := startRun(t, "-dcr=false", "-cimd-domains", "")
+	out, _, _ := startRun(t, "-dcr=false", "-cimd-domains", "", "-resource", "https://rs.example.com/mcp", "-resource", "http://127.0.0.1:9090/mcp")
 	text := out.String()
 	for _, want := range []string{
 		"  Demo user:      bob\n",
+		"  Resources:      https://rs.example.com/mcp, http://127.0.0.1:9090/mcp too (-resource)\n",
 		"  Demo password:  from-env   (set with -demo-password or NQ_DEMO_PASSWORD)\n",
 		"  Registration:   off (-dcr=false)\n",
 	} {

@@ -6,10 +6,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/nqrust/identity/authz"
 	"github.com/nqrust/identity/authz/bearer"
 	"github.com/nqrust/identity/dcr"
+	"github.com/nqrust/identity/internal/safehttp"
 	"github.com/nqrust/identity/metadata"
 )
 
@@ -109,7 +113,7 @@ func newServer(ctx context.Context, cfg *config, publicURL string, log *slog.Log
 			{Name: scopeResources, Description: "Read its resources.", Default: true},
 			{Name: scopeAdmin, Description: "Call administrative tools (the secret tool)."},
 		},
-		Resources:       []authz.Resource{{Identifier: s.mcpURL, Name: resourceName, Scopes: allScopes}},
+		Resources:       resources(s.mcpURL, cfg.resources),
 		DefaultResource: s.mcpURL,
 		InteractionURL:  base + "/consent",
 		Logger:          log,
@@ -150,16 +154,12 @@ func newServer(ctx context.Context, cfg *config, publicURL string, log *slog.Log
 	} else {
 		s.dcrNote = "off (-dcr=false)"
 	}
-	// Outbound fetches of URLs that clients name (metadata documents,
-	// jwks_uri, logos) go through the library's safe clients, which refuse
-	// loopback and private addresses. -allow-private-fetch swaps in a
-	// plain client for a development setup where those are served locally.
-	fetchClient := cfg.fetchClient
-	if fetchClient == nil && cfg.allowPrivateFetch {
-		fetchClient = &http.Client{Timeout: 5 * time.Second}
+	fetchClient, err := outboundClient(cfg)
+	if err != nil {
+		return nil, err
 	}
 	azCfg.HTTPClient = fetchClient
-	if err := s.setupCIMD(&azCfg, log); err != nil {
+	if err := s.setupCIMD(&azCfg, fetchClient, log); err != nil {
 		return nil, err
 	}
 
@@ -225,6 +225,58 @@ func newServer(ctx context.Context, cfg *config, publicURL string, log *slog.Log
 	mux.Handle("/", s.az.Handler())
 	s.handler = mux
 	return s, nil
+}
+
+// resources are the protected resources: the demo's own MCP endpoint and
+// the -resource ones (MCP servers elsewhere, such as
+// examples/resource-server, trusting this issuer), each accepting every
+// scope of the demo.
+func resources(mcpURL string, extra []string) []authz.Resource {
+	out := []authz.Resource{{Identifier: mcpURL, Name: resourceName, Scopes: allScopes}}
+	for _, r := range extra {
+		name := r
+		if u, err := url.Parse(r); err == nil {
+			name = "MCP server at " + u.Host
+		}
+		out = append(out, authz.Resource{Identifier: r, Name: name, Scopes: allScopes})
+	}
+	return out
+}
+
+// outboundClient returns the client for outbound fetches of URLs that
+// clients name (metadata documents, jwks_uri, logos), or nil for the
+// library's safe clients, which refuse loopback and private addresses and
+// trust the system roots. -allow-private-fetch (reach this machine and the
+// local network) and -cimd-ca-file (trust a development CA too) need a
+// client of their own; it keeps the other protections: no redirects,
+// link-local and cloud metadata addresses refused, a 5 s limit.
+func outboundClient(cfg *config) (*http.Client, error) {
+	if cfg.fetchClient != nil {
+		return cfg.fetchClient, nil
+	}
+	if !cfg.allowPrivateFetch && cfg.cimdCAFile == "" {
+		return nil, nil
+	}
+	opts := safehttp.Options{Timeout: 5 * time.Second, AllowLoopback: cfg.allowPrivateFetch, AllowPrivate: cfg.allowPrivateFetch}
+	if cfg.cimdCAFile != "" {
+		pemData, err := os.ReadFile(cfg.cimdCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("-cimd-ca-file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pemData) {
+			return nil, fmt.Errorf("-cimd-ca-file %s holds no PEM certificate", cfg.cimdCAFile)
+		}
+		opts.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	sc, err := safehttp.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	return sc.HTTPClient(), nil
 }
 
 // requireHost refuses requests whose Host is not the public host.
