@@ -74,7 +74,9 @@ type Config struct {
 	// it elapsed), picking up rotations started elsewhere; 0 means
 	// DefaultKeyReloadInterval (1 minute), between 1 s and 1 hour. A
 	// token naming an unknown key also makes the node reload, at most
-	// every 10 seconds. Both are ignored when Keys is set.
+	// every 10 seconds. When Keys is set nothing is reloaded or rotated,
+	// but both are still validated and still set the JWKS Cache-Control
+	// max-age (KeyPublicationDelay minus KeyReloadInterval).
 	KeyReloadInterval time.Duration
 
 	// Store keeps clients, parked requests, grants, codes, refresh tokens

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -353,6 +354,41 @@ func TestKeyScheduleConfig(t *testing.T) {
 			srv.JWKSHandler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/jwks", nil))
 			if cc := w.Header().Get("Cache-Control"); cc != "public, "+tc.wantMaxAge {
 				t.Fatalf("Cache-Control %q", cc)
+			}
+		})
+	}
+}
+
+// TestKeyScheduleWithConfiguredKeys pins what Config.KeyReloadInterval
+// documents for Config.Keys: the two durations are still validated and
+// still set the JWKS max-age.
+func TestKeyScheduleWithConfiguredKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		delay, reload time.Duration
+		want          string
+	}{
+		{"defaults", 0, 0, "public, max-age=240"},
+		{"long delay", time.Hour, 0, "public, max-age=3540"},
+		{"reload too short", 0, time.Millisecond, "KeyReloadInterval"},
+		{"delay too short", 90 * time.Second, time.Minute, "KeyPublicationDelay"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Issuer = "https://as.example.com"
+			cfg.Keys = []crypto.Signer{mustP256(t)}
+			cfg.KeyPublicationDelay, cfg.KeyReloadInterval = tc.delay, tc.reload
+			srv, err := New(cfg)
+			if err != nil {
+				if !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("New: %v, want %s", err, tc.want)
+				}
+				return
+			}
+			w := httptest.NewRecorder()
+			srv.JWKSHandler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/jwks", nil))
+			if cc := w.Header().Get("Cache-Control"); cc != tc.want {
+				t.Fatalf("Cache-Control %q, want %q", cc, tc.want)
 			}
 		})
 	}

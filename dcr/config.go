@@ -47,10 +47,11 @@ const (
 	DefaultRateLimitAddresses = 4096
 	// MaxBodyBytes bounds a registration or update body.
 	MaxBodyBytes = 64 << 10
-	// maxJSONDepth bounds the nesting of a body. Client metadata is at most
-	// three levels deep (jwks → keys → key → x5c); 32 leaves room for
+	// maxJSONDepth bounds the nesting of a body, before it is parsed, with
+	// the bound metadata.ParseClient applies: client metadata is at most
+	// four levels deep (jwks → keys → key → x5c), and 32 leaves room for
 	// harmless extensions while refusing pathological input early.
-	maxJSONDepth = 32
+	maxJSONDepth = metadata.MaxClientMetadataDepth
 	// corsMaxAge is the preflight cache lifetime, in seconds.
 	corsMaxAge = "600"
 )

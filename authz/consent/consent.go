@@ -26,8 +26,8 @@ const DefaultRememberFor = 90 * 24 * time.Hour
 // maxFormBytes bounds a posted consent form: four short fields.
 const maxFormBytes = 8 << 10
 
-// Config configures a [Handler]. Server and Authenticate are required;
-// every other zero value is safe.
+// Config configures a [Handler]. Server, Authenticate and LoginURL are
+// required; every other zero value is safe.
 type Config struct {
 	// Server is the authorization server whose parked requests the
 	// handler completes.
@@ -45,7 +45,8 @@ type Config struct {
 	// (303) with the query parameter "request_id", plus "prompt=login"
 	// when the client demands a fresh login; after signing in, the login
 	// page sends the browser back to this handler with the same
-	// "request_id". Required unless Authenticate always succeeds.
+	// "request_id". Required, even when Authenticate always succeeds
+	// (prompt=login sends a user with an older session there too).
 	LoginURL string
 
 	// Store remembers consent per user and client (storage.ConsentStore;
