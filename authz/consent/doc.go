@@ -83,10 +83,16 @@
 // Config.Messages translates or rewords the strings (a [Messages] struct
 // whose empty fields keep the English defaults). Config.Template replaces
 // the page itself: define "consent" (executed with [PageData]) and
-// optionally "error" (with [ErrorData]), ideally on top of [Layout]. A host
-// that wants a different consent step altogether mounts its own handler at
-// the interaction URL and calls authz.Server.PendingRequest, Approve and
-// Deny itself.
+// optionally "error" (with [ErrorData]), ideally on top of [Layout].
+// [ErrorPage] gives authz.Config.ErrorPage the same look for the pages the
+// authorization server shows itself (unknown client, unregistered redirect
+// URI, expired request):
+//
+//	srv, _ := authz.New(authz.Config{..., ErrorPage: consent.ErrorPage(nil, nil)})
+//
+// A host that wants a different consent step altogether mounts its own
+// handler at the interaction URL and calls authz.Server.PendingRequest,
+// Approve and Deny itself.
 //
 // The built-in pages use no JavaScript, work with the keyboard alone
 // (the form's first button is "Deny", so pressing Enter never approves by

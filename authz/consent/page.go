@@ -1,9 +1,11 @@
 package consent
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -302,6 +304,57 @@ type ErrorData struct {
 	// Title and Message are the text to show.
 	Title   string
 	Message string
+}
+
+// ErrorPage returns a function for authz.Config.ErrorPage that shows the
+// authorization server's own error pages (unknown client, unregistered
+// redirect URI, expired request, …) in the look of the consent page: the
+// built-in error page, or tmpl's "error" template when tmpl defines one
+// (executed with [ErrorData]), with msgs' texts (nil means English). Pass
+// the Template and Messages given to [Config], so that every page looks
+// alike. An expired or completed request shows Messages.ErrorExpired, a
+// server failure Messages.ErrorUnavailable, any other error the server's
+// description (English, and safe to show; html/template escapes it). The
+// page gets the headers of [SetPageHeaders]. It is a function rather than
+// a Handler method because authz.New needs it before consent.New can be
+// given the server.
+func ErrorPage(tmpl *template.Template, msgs *Messages) func(w http.ResponseWriter, r *http.Request, e *authz.Error) {
+	t := builtinError
+	if tmpl != nil && tmpl.Lookup("error") != nil {
+		t = tmpl
+	}
+	m := msgs.withDefaults()
+	return func(w http.ResponseWriter, r *http.Request, e *authz.Error) {
+		status := http.StatusBadRequest
+		msg := m.ErrorBadRequest
+		if e != nil {
+			if e.Status >= 400 && e.Status <= 599 {
+				status = e.Status
+			}
+			if d := strings.TrimSpace(e.Description); d != "" {
+				msg = d
+			}
+		}
+		switch {
+		case e != nil && errors.Is(e, authz.ErrRequestNotFound):
+			msg = m.ErrorExpired
+		case status >= 500:
+			msg = m.ErrorUnavailable
+		}
+		var buf bytes.Buffer
+		if err := t.ExecuteTemplate(&buf, "error", &ErrorData{Lang: m.Lang, Messages: m, Status: status, Title: m.ErrorTitle, Message: msg}); err != nil {
+			// A broken host template: the built-in page rather than half
+			// a page.
+			buf.Reset()
+			status = http.StatusInternalServerError
+			_ = builtinError.ExecuteTemplate(&buf, "error", &ErrorData{Lang: m.Lang, Messages: m, Status: status, Title: m.ErrorTitle, Message: m.ErrorUnavailable})
+		}
+		SetPageHeaders(w.Header())
+		w.WriteHeader(status)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(buf.Bytes())
+		}
+	}
 }
 
 // initial is the first letter or digit of a name, for the placeholder

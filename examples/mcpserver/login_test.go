@@ -300,3 +300,19 @@ func redeem(t *testing.T, s *testServer, clientID, code string) string {
 	}
 	return tok.Scope
 }
+
+// TestServerErrorPage: the authorization server's own error pages (here
+// an unknown client, which must not be redirected to) use the consent
+// page's look and headers.
+func TestServerErrorPage(t *testing.T) {
+	s := startServer(t)
+	b := newBrowser(t)
+	p := b.get(t, authorizeURL(s, "no-such-client", "mcp:tools", "st"))
+	if p.status != http.StatusBadRequest || b.final != nil {
+		t.Fatalf("unknown client: %d, final %v", p.status, b.final)
+	}
+	checkPageHeaders(t, p)
+	if !strings.Contains(p.body, "Unknown client.") {
+		t.Errorf("page lacks the reason:\n%s", p.body)
+	}
+}

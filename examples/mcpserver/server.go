@@ -21,6 +21,7 @@ import (
 
 	"github.com/nqrust/identity/authz"
 	"github.com/nqrust/identity/authz/bearer"
+	"github.com/nqrust/identity/authz/consent"
 	"github.com/nqrust/identity/dcr"
 	"github.com/nqrust/identity/internal/safehttp"
 	"github.com/nqrust/identity/metadata"
@@ -116,7 +117,10 @@ func newServer(ctx context.Context, cfg *config, publicURL string, log *slog.Log
 		Resources:       resources(s.mcpURL, cfg.resources),
 		DefaultResource: s.mcpURL,
 		InteractionURL:  base + "/consent",
-		Logger:          log,
+		// The server's own error pages (unknown client, unregistered
+		// redirect URI, expired request) in the consent page's look.
+		ErrorPage: consent.ErrorPage(nil, nil),
+		Logger:    log,
 	}
 	if s.store.ephemeral {
 		// Nothing outlives the process, so a fresh key per run is all
