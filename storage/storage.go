@@ -122,11 +122,11 @@ type Client struct {
 	CreatedAt time.Time
 	// UpdatedAt is when the client was last changed.
 	UpdatedAt time.Time
-	// ExpiresAt is when the record lapses (a dynamic client that never
-	// completed an authorization, or a cached metadata document); zero
+	// ExpiresAt is when the record lapses (a dynamic client that was never
+	// used, or a metadata-document client awaiting its first login); zero
 	// means never.
 	ExpiresAt time.Time
-	// FirstUsedAt is when the client first completed an authorization;
+	// FirstUsedAt is when the client first obtained a token (any grant);
 	// zero until then.
 	FirstUsedAt time.Time
 }
@@ -152,9 +152,10 @@ type ClientStore interface {
 	// DeleteClient removes a client; ErrNotFound if absent. Callers revoke
 	// the client's grants first with GrantStore.RevokeClientGrants.
 	DeleteClient(ctx context.Context, id string) error
-	// MarkClientUsed records the first completed authorization: it sets
-	// FirstUsedAt (if zero) and clears ExpiresAt, so a client that is in
-	// use is never swept as abandoned.
+	// MarkClientUsed records the client's first use (its first issued
+	// authorization code or token): it sets FirstUsedAt (if zero) and
+	// clears ExpiresAt, so a client that is in use is never swept as
+	// abandoned.
 	MarkClientUsed(ctx context.Context, id string, at time.Time) error
 	// CountClients returns the number of unexpired clients of a kind.
 	CountClients(ctx context.Context, kind ClientKind) (int, error)
