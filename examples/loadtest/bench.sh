@@ -24,8 +24,8 @@ trap 'rm -f "$raw"' EXIT
 status=0
 
 machine() {
-	echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //'), $(go version | sed 's/^go version //')"
-	echo "load average: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
+	echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')$(grep -q hypervisor /proc/cpuinfo 2>/dev/null && echo ', virtual machine')), $(go version | sed 's/^go version //')"
+	echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 }
 
 bench() { # package, benchmark pattern
@@ -36,7 +36,7 @@ bench() { # package, benchmark pattern
 	fi
 }
 
-machine | tee -a "$raw"
+machine >>"$raw"
 bench authz/bearer 'BareES256Verify|MiddlewareFirstSeen|MiddlewareRepeated|RatioFirstSeenVsBare|RatioRepeatedVsFirstSeen'
 bench authz 'BareES256Sign|CodeExchange|Refresh|AuthorizationRequestValidation'
 bench cimd 'ResolveCacheHit|RatioCacheHitVsMap'
@@ -50,7 +50,7 @@ if [ "$LOAD_DURATION" != 0 ]; then
 		status=1
 	fi
 fi
-echo "after the run: load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)" >>"$raw"
+echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)" >>"$raw"
 
 echo
 cat "$raw"

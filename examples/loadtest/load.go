@@ -236,12 +236,14 @@ type result struct {
 	rps       float64
 	p50, p99  time.Duration
 	cpuPerReq time.Duration // zero when process CPU time is unavailable
+	cores     float64       // process CPU time / elapsed time
 }
 
 func (t *tally) result(sc scenario) result {
 	r := result{name: sc.name, desc: sc.desc, requests: t.requests, errors: t.errors, firstErr: t.firstErr}
 	if t.elapsed > 0 {
 		r.rps = float64(t.requests) / t.elapsed.Seconds()
+		r.cores = float64(t.cpu) / float64(t.elapsed)
 	}
 	if t.requests > 0 {
 		r.cpuPerReq = t.cpu / time.Duration(t.requests)

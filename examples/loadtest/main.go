@@ -202,11 +202,11 @@ func report(out io.Writer, cfg *config, results []result) {
 	fmt.Fprintf(out, "\n%s %s/%s, GOMAXPROCS %d, %d connections, %v per scenario in %v slices\n\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), cfg.concurrency, cfg.duration, cfg.slice)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\trequests\terrors\treq/s\tp50\tp99\tCPU/req\t")
+	fmt.Fprintln(tw, "scenario\trequests\terrors\treq/s\tp50\tp99\tCPU/req\tCPUs busy\t")
 	byName := map[string]result{}
 	for _, r := range results {
 		byName[r.name] = r
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t\n", r.name, r.requests, r.errors, r.rps, us(r.p50), us(r.p99), us(r.cpuPerReq))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%.2f\t\n", r.name, r.requests, r.errors, r.rps, us(r.p50), us(r.p99), us(r.cpuPerReq), r.cores)
 	}
 	tw.Flush()
 	fmt.Fprintln(out)
@@ -225,7 +225,8 @@ func report(out io.Writer, cfg *config, results []result) {
 			fmt.Fprint(out, " (issue 10 target >= 0.85)")
 		}
 		if r.cpuPerReq > 0 && floor.cpuPerReq > 0 {
-			fmt.Fprintf(out, ", %.2fx the CPU per request", float64(r.cpuPerReq)/float64(floor.cpuPerReq))
+			x := float64(r.cpuPerReq) / float64(floor.cpuPerReq)
+			fmt.Fprintf(out, ", %.2fx the CPU per request (%.2f of the req/s when CPU-bound)", x, 1/x)
 		}
 		fmt.Fprintln(out)
 	}

@@ -42,7 +42,7 @@ func TestTables(t *testing.T) {
 		"| CIMD cache hit, 10k documents | 62 ns CPU, 0 allocs",
 		"| memory store GetClient, 1M vs 1k entries | 1.00 µs CPU (wall 1.48 µs) | 1k: 500 ns CPU (wall 609 ns) | 2.00× (wall 2.44×) | ≤ 1.5× | MISSED |",
 		"| policy evaluation, 10 policies | 1.20 µs (slowest case) |", "| ≤ 1 µs | MISSED |",
-		"0.96 of the req/s, 1.05× CPU/req | ≥ 0.85 | ok |",
+		"0.96 of the req/s, 1.05× CPU/req (0.95 when CPU-bound) | ≥ 0.85 | ok |",
 		"| code exchange: allocations |", "| n/a | benchmark not in the input |",
 		"**FAIL	github.com/nqrust/identity/authz [build failed]**",
 	} {
