@@ -30,7 +30,7 @@ machine() {
 
 bench() { # package, benchmark pattern
 	echo "== go test -bench '$2' ./$1" >&2
-	if ! go test -run '^$' -bench "$2" -benchmem -count "$COUNT" -benchtime "$BENCHTIME" "./$1" >>"$raw" 2>&1; then
+	if ! go test -run '^$' -bench "$2" -benchmem -count "$COUNT" -benchtime "$BENCHTIME" -timeout 30m "./$1" >>"$raw" 2>&1; then
 		echo "FAIL ./$1 (see the raw output)" >>"$raw"
 		status=1
 	fi

@@ -164,7 +164,8 @@ type tally struct {
 	requests int
 	errors   int
 	firstErr error
-	elapsed  time.Duration
+	planned  time.Duration   // the slices' nominal lengths
+	elapsed  time.Duration   // their actual lengths
 	cpu      time.Duration   // process CPU time, client and server
 	lat      []time.Duration // a bounded sample of latencies
 }
@@ -173,10 +174,11 @@ type tally struct {
 const maxSamples = 1 << 20
 
 // run sends requests from conc goroutines until d has passed (or ctx
-// ends) and adds what happened to t.
+// ends) and adds what happened to t. A request under way when d passes is
+// finished and counted, not cancelled: cancelling would close its
+// connection and make the next slice dial again. Each request is bounded
+// by the client's timeout.
 func (t *tally) run(ctx context.Context, sc scenario, c *http.Client, conc int, d time.Duration) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
 	perWorker := max(1, (maxSamples-len(t.lat))/conc)
 	type worker struct {
 		n, errs int
@@ -186,17 +188,21 @@ func (t *tally) run(ctx context.Context, sc scenario, c *http.Client, conc int, 
 	ws := make([]worker, conc)
 	var wg sync.WaitGroup
 	c0, start := processCPU(), time.Now()
+	deadline := start.Add(d)
 	for i := range ws {
 		w := &ws[i]
 		w.lat = make([]time.Duration, 0, min(perWorker, 4096))
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				t0 := time.Now()
+				if !t0.Before(deadline) {
+					return
+				}
 				err := sc.do(ctx, c)
 				lat := time.Since(t0)
 				if err != nil {
 					if ctx.Err() != nil {
-						// Cut off by the end of the slice, not a failure.
+						// Interrupted, not a failure.
 						return
 					}
 					w.errs++
@@ -213,6 +219,7 @@ func (t *tally) run(ctx context.Context, sc scenario, c *http.Client, conc int, 
 		})
 	}
 	wg.Wait()
+	t.planned += d
 	t.elapsed += time.Since(start)
 	t.cpu += processCPU() - c0
 	for i := range ws {
@@ -237,6 +244,7 @@ type result struct {
 	p50, p99  time.Duration
 	cpuPerReq time.Duration // zero when process CPU time is unavailable
 	cores     float64       // process CPU time / elapsed time
+	overrun   float64       // elapsed / planned time
 }
 
 func (t *tally) result(sc scenario) result {
@@ -244,6 +252,9 @@ func (t *tally) result(sc scenario) result {
 	if t.elapsed > 0 {
 		r.rps = float64(t.requests) / t.elapsed.Seconds()
 		r.cores = float64(t.cpu) / float64(t.elapsed)
+	}
+	if t.planned > 0 {
+		r.overrun = float64(t.elapsed) / float64(t.planned)
 	}
 	if t.requests > 0 {
 		r.cpuPerReq = t.cpu / time.Duration(t.requests)

@@ -231,6 +231,11 @@ func report(out io.Writer, cfg *config, results []result) {
 		fmt.Fprintln(out)
 	}
 	for _, r := range results {
+		if r.overrun > 1.2 {
+			fmt.Fprintf(out, "warning: %s's slices lasted %.1fx their length: requests waited for a CPU, the machine is busy and its req/s are not reliable\n", r.name, r.overrun)
+		}
+	}
+	for _, r := range results {
 		if r.errors > 0 {
 			fmt.Fprintf(out, "%s: first error: %v\n", r.name, r.firstErr)
 		}
