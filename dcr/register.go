@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nqrust/identity/internal/jsonlimit"
 	"github.com/nqrust/identity/metadata"
 	"github.com/nqrust/identity/policy"
 	"github.com/nqrust/identity/storage"
@@ -129,41 +130,10 @@ func readJSONBody(w http.ResponseWriter, req *http.Request) ([]byte, *regError) 
 		}
 		return nil, policyErr(nil, codeInvalidClientMetadata, "the request body could not be read")
 	}
-	if !jsonDepthOK(body, maxJSONDepth) {
+	if !jsonlimit.DepthOK(body, maxJSONDepth) {
 		return nil, policyErr(nil, codeInvalidClientMetadata, "the request body nests JSON deeper than %d levels", maxJSONDepth)
 	}
 	return body, nil
-}
-
-// jsonDepthOK reports whether the JSON text b nests objects and arrays at
-// most max deep. It does not validate; the parser does that afterwards.
-func jsonDepthOK(b []byte, max int) bool {
-	depth, inString, escaped := 0, false, false
-	for _, c := range b {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '{', '[':
-			depth++
-			if depth > max {
-				return false
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return true
 }
 
 // clientErr maps a metadata parse or validation error.

@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/nqrust/identity/internal/jsonlimit"
 )
 
 // Error codes of RFC 7591 §3.2.2 used by [ClientError].
@@ -159,7 +161,7 @@ func ParseClient(data []byte) (*Client, error) {
 	if len(data) > MaxClientMetadataBytes {
 		return nil, metaErr("", "client metadata exceeds %d bytes", MaxClientMetadataBytes)
 	}
-	if !jsonDepthOK(data, MaxClientMetadataDepth) {
+	if !jsonlimit.DepthOK(data, MaxClientMetadataDepth) {
 		return nil, metaErr("", "client metadata nests deeper than %d levels", MaxClientMetadataDepth)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -197,37 +199,6 @@ func ParseClient(data []byte) (*Client, error) {
 		return nil, metaErr("", "unexpected data after the client metadata object")
 	}
 	return c, nil
-}
-
-// jsonDepthOK reports whether the JSON text b nests objects and arrays at
-// most max deep. It does not validate; the decoder does that afterwards.
-func jsonDepthOK(b []byte, max int) bool {
-	depth, inString, escaped := 0, false, false
-	for _, c := range b {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '{', '[':
-			depth++
-			if depth > max {
-				return false
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return true
 }
 
 // decodeMember decodes one known member, ignoring unknown ones.
