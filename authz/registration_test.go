@@ -19,6 +19,12 @@ func openRegistration(c *Config) {
 	c.Registration = &dcr.Config{Anonymous: &dcr.Policy{Name: "open", TrustedHosts: []string{"*"}}}
 }
 
+// machineRegistration is openRegistration for clients that may use
+// client_credentials (a policy for trusted registrants only).
+func machineRegistration(c *Config) {
+	c.Registration = &dcr.Config{Anonymous: &dcr.Policy{Name: "open", TrustedHosts: []string{"*"}, AllowClientCredentials: true}}
+}
+
 // register posts a registration body and returns the status and the
 // decoded answer (a client or an error).
 func (e *env) register(body string) (int, metadata.Client, map[string]any) {
@@ -43,7 +49,7 @@ func (e *env) register(body string) (int, metadata.Client, map[string]any) {
 // uses client_credentials is marked used by its first token, so it does
 // not lapse after dcr's UnusedClientTTL as one that never did anything.
 func TestClientCredentialsClientIsMarkedUsed(t *testing.T) {
-	e := newEnv(t, openRegistration)
+	e := newEnv(t, machineRegistration)
 	status, reg, m := e.register(`{"client_name":"Service","grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_basic","scope":"mcp:tools"}`)
 	if status != http.StatusCreated || reg.ClientSecret == "" {
 		t.Fatalf("register: %d %v", status, m)

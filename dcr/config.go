@@ -228,6 +228,14 @@ type Policy struct {
 	// It requires AllowedClientScopes. False registers what was asked
 	// for (or the defaults).
 	RegisterAllAllowedScopes bool
+	// AllowClientCredentials lets clients registered under this policy
+	// use the client_credentials grant. That grant issues tokens with no
+	// user signing in or consenting, limited only by the client's
+	// registered scope, so a policy open to anonymous callers must not
+	// allow it: false (the default) refuses a registration asking for it
+	// with invalid_client_metadata. Turn it on only for a policy behind
+	// initial access tokens whose holders you trust with machine access.
+	AllowClientCredentials bool
 
 	// AllowedWebOrigins lists the browser origins allowed to call the
 	// endpoint (CORS), compared as exact strings with the Origin header,

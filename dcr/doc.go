@@ -54,6 +54,9 @@
 //     policy with RegisterAllAllowedScopes registers all its
 //     AllowedClientScopes whatever subset was asked for, so that a client
 //     can later step up to a scope it did not register.
+//   - client_credentials is refused (invalid_client_metadata) unless the
+//     policy sets AllowClientCredentials: that grant issues tokens with no
+//     user signing in or consenting, so an open policy must never allow it.
 //   - Config.Policies, if any, run at policy.EventRegistration on the
 //     metadata as it would be registered (also at RFC 7592 updates); a
 //     refusal is 400 invalid_redirect_uri or invalid_client_metadata with

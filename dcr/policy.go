@@ -28,6 +28,7 @@ type compiledPolicy struct {
 	allowedList   []string
 	dropScopes    bool
 	registerAll   bool
+	allowCC       bool
 
 	anyOrigin bool
 	origins   map[string]struct{}
@@ -45,6 +46,7 @@ func compilePolicy(p *Policy, s *settings, addrs int) (*compiledPolicy, error) {
 		checkURIs:   !p.SkipURIHostCheck,
 		dropScopes:  p.DropDisallowedScopes,
 		registerAll: p.RegisterAllAllowedScopes,
+		allowCC:     p.AllowClientCredentials,
 	}
 	var patterns []string
 	for _, e := range p.TrustedHosts {

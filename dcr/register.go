@@ -180,6 +180,10 @@ func (s *settings) prepare(p *compiledPolicy, c *metadata.Client) *regError {
 			quote(c.TokenEndpointAuthMethod), strings.Join(s.authMethods, ", "))
 	}
 
+	if !p.allowCC && slices.Contains(c.GrantTypes, metadata.GrantClientCredentials) {
+		return policyErr(p, codeInvalidClientMetadata,
+			"grant type client_credentials is not allowed for clients registered under this policy (it issues tokens without a user's consent)")
+	}
 	kept := make([]string, 0, len(c.GrantTypes))
 	for _, g := range c.GrantTypes {
 		if slices.Contains(s.grantTypes, g) && !slices.Contains(kept, g) {

@@ -250,6 +250,7 @@ func TestGoSDKRegistration(t *testing.T) {
 func TestConfidentialPrivateKeyJWT(t *testing.T) {
 	f := newFixture(t, func(c *dcr.Config) {
 		c.GrantTypesSupported = []string{"authorization_code", "refresh_token", "client_credentials"}
+		c.Anonymous.AllowClientCredentials = true
 	})
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -495,4 +496,37 @@ func TestDefaultClientIPIgnoresForwardedHeaders(t *testing.T) {
 		"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1", "Forwarded": "for=127.0.0.1",
 	}})
 	assertError(t, rec, http.StatusForbidden, "access_denied", "203.0.113.9 is not a trusted host")
+}
+
+// TestClientCredentialsNeedsPolicy: client_credentials issues tokens with
+// no user consent, so a policy refuses registrations asking for it unless
+// it sets AllowClientCredentials; nothing is stored on refusal.
+func TestClientCredentialsNeedsPolicy(t *testing.T) {
+	bodies := []string{
+		`{"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_basic","scope":"mcp:tools"}`,
+		`{"redirect_uris":["https://agent.example.com/cb"],"grant_types":["authorization_code","client_credentials"],"token_endpoint_auth_method":"client_secret_post"}`,
+	}
+	f := newFixture(t, func(c *dcr.Config) {
+		c.GrantTypesSupported = []string{"authorization_code", "refresh_token", "client_credentials"}
+	})
+	for _, body := range bodies {
+		rec := f.do(t, req{body: body})
+		m := decode(t, rec)
+		if rec.Code != http.StatusBadRequest || m.str("error") != "invalid_client_metadata" ||
+			!strings.Contains(m.str("error_description"), "client_credentials") || !strings.Contains(m.str("error_description"), "anonymous") {
+			t.Errorf("registration asking for client_credentials: %d %v", rec.Code, m)
+		}
+	}
+	if n := f.count(t); n != 0 {
+		t.Fatalf("%d clients stored after refusals", n)
+	}
+
+	allowed := newFixture(t, func(c *dcr.Config) {
+		c.GrantTypesSupported = []string{"authorization_code", "refresh_token", "client_credentials"}
+		c.Anonymous.AllowClientCredentials = true
+	})
+	m := allowed.mustRegister(t, bodies[0], nil)
+	if gts, _ := m["grant_types"].([]any); len(gts) != 1 || gts[0] != "client_credentials" {
+		t.Errorf("grant_types = %v, want [client_credentials]", m["grant_types"])
+	}
 }

@@ -29,6 +29,24 @@ func TestRegistrationAbuse(t *testing.T) {
 	post := func(w *world, body string) *resp {
 		return w.browser("").send(http.MethodPost, "/register", body, "Content-Type", "application/json")
 	}
+	t.Run("abuse/anonymous-client-credentials-refused", func(t *testing.T) {
+		// An anonymous registrant must not obtain a machine client: the
+		// client_credentials grant issues tokens with no user signing in or
+		// consenting, so an open policy that allowed it would hand out
+		// tokens for the MCP resource to anyone who can register.
+		w := newWorld(t, options{})
+		w.nothingStored(t, func() {
+			for _, body := range []string{
+				`{"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_basic","scope":"a:read"}`,
+				`{"redirect_uris":["http://127.0.0.1/cb"],"grant_types":["authorization_code","client_credentials"],"token_endpoint_auth_method":"client_secret_post"}`,
+			} {
+				r := post(w, body)
+				if r.status != http.StatusBadRequest || r.jsonErr() != "invalid_client_metadata" || !strings.Contains(r.body, "client_credentials") {
+					t.Fatalf("registration asking for client_credentials: %d %s", r.status, r.body)
+				}
+			}
+		})
+	})
 	t.Run("abuse/registration-flood-rate-limited", func(t *testing.T) {
 		w := newWorld(t, options{registration: func(c *dcr.Config) { c.Anonymous.RateLimit = rate.Every(time.Minute); c.Anonymous.RateBurst = 3 }})
 		for i := range 3 {

@@ -14,6 +14,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/nqrust/identity/cimd"
+	"github.com/nqrust/identity/dcr"
 )
 
 // TestSSRF drives the server's outbound fetches (RFC 9700 §4.9 style
@@ -341,7 +342,11 @@ func TestSSRFOtherFetches(t *testing.T) {
 	})
 	t.Run("ssrf/registered-client-jwks-uri-loopback", func(t *testing.T) {
 		// Registration trusts 127.0.0.0/8 for redirect URIs, so a jwks_uri
-		// on 127.0.0.1 registers; it must still never be fetched.
+		// on 127.0.0.1 registers; it must still never be fetched. The
+		// policy here allows client_credentials (the default refuses it
+		// for registered clients), so the token endpoint has to
+		// authenticate the client with its jwks_uri.
+		w := newWorld(t, options{logos: true, registration: func(c *dcr.Config) { c.Anonymous.AllowClientCredentials = true }})
 		reg := w.register(t, `{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"private_key_jwt",
 			"grant_types":["client_credentials"],"jwks_uri":"https://127.0.0.1:8443/jwks.json"}`)
 		id := reg["client_id"].(string)
