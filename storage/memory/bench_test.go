@@ -108,7 +108,7 @@ func BenchmarkConsumeCode(b *testing.B) {
 					cpu.stop()
 					b.StopTimer()
 					for _, h := range order {
-						s.grants.codes[h].used = false
+						s.grants.codes.at(s.grants.findCode(h)).used = false
 					}
 					i = 0
 					b.StartTimer()
@@ -166,11 +166,8 @@ func BenchmarkRotateRefresh(b *testing.B) {
 					b.StopTimer()
 					t := &s.grants
 					for k, h := range order {
-						t.tokens[h].t.RotatedAt = time.Time{}
-						r := t.tokens[successors[k]]
-						untrack(&t.tokenExp, &r.exp)
-						delete(t.tokens, successors[k])
-						r.fam.count--
+						t.tokens.at(t.findToken(h)).rotated = ptime{}
+						t.dropToken(t.findToken(successors[k]))
 					}
 					successors = successors[:0]
 					i = 0

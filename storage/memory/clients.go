@@ -15,85 +15,204 @@ import (
 // only the clients whose state changed, whichever way the clock went.
 type clientTable struct {
 	mu    locker
-	byID  map[string]*clientRec
+	h     hasher
+	enc   encoder
+	data  arena
+	slots pool[clientSlot]
+	byID  hindex // by hash of the client ID
 	kinds map[storage.ClientKind]*kindCount
 }
 
-type clientRec struct {
-	c   storage.Client
-	exp expiry[string] // in the kind's live or dead heap, if c expires
-	// dead says which heap exp is in.
-	dead bool
+// clientSlot is a client. Its record holds every field but ExpiresAt and
+// FirstUsedAt, which change as the client is used, and the clear-text
+// secrets, which a stored client never carries.
+type clientSlot struct {
+	ref       aref
+	idH       uint64
+	byID      link
+	kind      storage.ClientKind
+	exp       ptime // in the kind's live or dead heap, if not zero
+	firstUsed ptime
+	hpos      uint32
+	dead      bool // which heap exp is in
 }
 
 type kindCount struct {
 	total int
-	live  timeHeap[string]
-	dead  timeHeap[string]
+	live  slotHeap
+	dead  slotHeap
 }
 
 func (t *clientTable) init() {
-	t.byID = make(map[string]*clientRec)
+	t.h = newHasher()
+	t.byID = newHindex(func(i uint32) *link { return &t.slots.at(i).byID })
 	t.kinds = make(map[storage.ClientKind]*kindCount)
 }
 
 func (t *clientTable) kind(k storage.ClientKind) *kindCount {
 	kc := t.kinds[k]
 	if kc == nil {
-		kc = &kindCount{dead: timeHeap[string]{max: true}}
+		pos := func(i uint32) *uint32 { return &t.slots.at(i).hpos }
+		kc = &kindCount{live: slotHeap{pos: pos}, dead: slotHeap{max: true, pos: pos}}
 		t.kinds[k] = kc
 	}
 	return kc
 }
 
+// find returns the slot of the client with the ID, or 0.
+func (t *clientTable) find(id string) uint32 {
+	for i := t.byID.first(t.h.sum(id)); i != 0; i = t.byID.next(i) {
+		if string(strAt(t.data.view(t.slots.at(i).ref), recKeyOff)) == id {
+			return i
+		}
+	}
+	return 0
+}
+
 // settle moves clients between the live and dead heaps so that dead holds
 // exactly those expired at now.
-func (kc *kindCount) settle(t *clientTable, now time.Time) {
-	for e := kc.live.peek(); e != nil && expired(e.at, now); e = kc.live.peek() {
-		kc.live.remove(e)
-		kc.dead.add(e)
-		t.byID[e.key].dead = true
+func (kc *kindCount) settle(t *clientTable, now ptime) {
+	for e, ok := kc.live.peek(); ok && e.at.expiredAt(now); e, ok = kc.live.peek() {
+		kc.live.remove(e.slot)
+		kc.dead.add(e.slot, e.at)
+		t.slots.at(e.slot).dead = true
 	}
-	for e := kc.dead.peek(); e != nil && !expired(e.at, now); e = kc.dead.peek() {
-		kc.dead.remove(e)
-		kc.live.add(e)
-		t.byID[e.key].dead = false
+	for e, ok := kc.dead.peek(); ok && !e.at.expiredAt(now); e, ok = kc.dead.peek() {
+		kc.dead.remove(e.slot)
+		kc.live.add(e.slot, e.at)
+		t.slots.at(e.slot).dead = false
 	}
 }
 
 // unexpired returns how many clients of the kind are live at now.
-func (kc *kindCount) unexpired(t *clientTable, now time.Time) int {
+func (kc *kindCount) unexpired(t *clientTable, now ptime) int {
 	kc.settle(t, now)
 	return kc.total - kc.dead.len()
 }
 
-// insert adds r to its kind's count. It is placed in the live heap; the
-// next settle moves it if it is already expired.
-func (t *clientTable) insert(r *clientRec) {
-	kc := t.kind(r.c.Kind)
+// insert adds slot i to its kind's count. It is placed in the live heap;
+// the next settle moves it if it is already expired.
+func (t *clientTable) insert(i uint32) {
+	sl := t.slots.at(i)
+	kc := t.kind(sl.kind)
 	kc.total++
-	r.dead = false
-	track(&kc.live, &r.exp, r.c.ExpiresAt, r.c.ID)
+	sl.dead = false
+	kc.live.track(i, sl.exp)
 }
 
-// detach removes r from its kind's count.
-func (t *clientTable) detach(r *clientRec) {
-	kc := t.kind(r.c.Kind)
+// detach removes slot i from its kind's count.
+func (t *clientTable) detach(i uint32) {
+	sl := t.slots.at(i)
+	kc := t.kind(sl.kind)
 	kc.total--
-	if r.dead {
-		untrack(&kc.dead, &r.exp)
+	if sl.dead {
+		kc.dead.remove(i)
 	} else {
-		untrack(&kc.live, &r.exp)
+		kc.live.remove(i)
 	}
 }
 
-// keep makes r.c a copy of c for keeping, without the clear-text secrets
-// that a stored client must never carry.
-func (r *clientRec) keep(c *storage.Client) {
-	r.c = *c
-	ownMetadata(&r.c.Metadata)
-	r.c.Metadata.ClientSecret = ""
-	r.c.Metadata.RegistrationAccessToken = ""
+// encode encodes c without its clear-text secrets.
+func (t *clientTable) encode(c *storage.Client) []byte {
+	e := &t.enc
+	e.begin()
+	e.str(c.ID)
+	e.u32(uint32(c.Kind))
+	m := &c.Metadata
+	e.str(m.ClientID)
+	e.i64(m.ClientIDIssuedAt)
+	if m.ClientSecretExpiresAt != nil {
+		e.b = append(e.b, 1)
+		e.i64(*m.ClientSecretExpiresAt)
+	} else {
+		e.b = append(e.b, 0)
+	}
+	e.str(m.RegistrationClientURI)
+	e.strs(m.RedirectURIs)
+	e.str(m.TokenEndpointAuthMethod)
+	e.strs(m.GrantTypes)
+	e.strs(m.ResponseTypes)
+	e.str(m.ClientName)
+	e.str(m.ClientURI)
+	e.str(m.LogoURI)
+	e.str(m.Scope)
+	e.strs(m.Contacts)
+	e.str(m.TOSURI)
+	e.str(m.PolicyURI)
+	e.str(m.JWKSURI)
+	e.bytes(m.JWKS)
+	e.str(m.SoftwareID)
+	e.str(m.SoftwareVersion)
+	e.str(m.SoftwareStatement)
+	e.str(m.ApplicationType)
+	e.strs(m.PostLogoutRedirectURIs)
+	e.hash(c.SecretHash)
+	e.time(c.SecretExpiresAt)
+	e.hash(c.RegistrationTokenHash)
+	e.time(c.CreatedAt)
+	e.time(c.UpdatedAt)
+	return e.finish()
+}
+
+// copy decodes client slot i into a fresh Client.
+func (t *clientTable) copy(i uint32) *storage.Client {
+	sl := t.slots.at(i)
+	box := new(struct {
+		c      storage.Client
+		secExp int64
+		ss     [8]string
+	})
+	d := decode(t.data.view(sl.ref), box.ss[:])
+	c := &box.c
+	c.ID = d.str()
+	c.Kind = storage.ClientKind(d.u32())
+	m := &c.Metadata
+	m.ClientID = d.str()
+	m.ClientIDIssuedAt = d.i64()
+	d.i++
+	if d.s[d.i-1] == 1 {
+		box.secExp = d.i64()
+		m.ClientSecretExpiresAt = &box.secExp
+	}
+	m.RegistrationClientURI = d.str()
+	m.RedirectURIs = d.strs()
+	m.TokenEndpointAuthMethod = d.str()
+	m.GrantTypes = d.strs()
+	m.ResponseTypes = d.strs()
+	m.ClientName = d.str()
+	m.ClientURI = d.str()
+	m.LogoURI = d.str()
+	m.Scope = d.str()
+	m.Contacts = d.strs()
+	m.TOSURI = d.str()
+	m.PolicyURI = d.str()
+	m.JWKSURI = d.str()
+	m.JWKS = d.bytes()
+	m.SoftwareID = d.str()
+	m.SoftwareVersion = d.str()
+	m.SoftwareStatement = d.str()
+	m.ApplicationType = d.str()
+	m.PostLogoutRedirectURIs = d.strs()
+	c.SecretHash = d.hash()
+	c.SecretExpiresAt = d.time()
+	c.RegistrationTokenHash = d.hash()
+	c.CreatedAt = d.time()
+	c.UpdatedAt = d.time()
+	c.ExpiresAt = sl.exp.time()
+	c.FirstUsedAt = sl.firstUsed.time()
+	return c
+}
+
+// keep stores c in slot i, replacing what the slot held.
+func (t *clientTable) keep(i uint32, c *storage.Client) {
+	sl := t.slots.at(i)
+	if sl.ref != 0 {
+		t.data.release(sl.ref)
+	}
+	sl.ref = t.data.put(t.encode(c))
+	sl.kind = c.Kind
+	sl.exp = packTime(c.ExpiresAt)
+	sl.firstUsed = packTime(c.FirstUsedAt)
 }
 
 // CreateClient stores a new client. With limit > 0 it counts the unexpired
@@ -107,20 +226,22 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client, limit int) 
 	if c == nil {
 		return errNil
 	}
-	now := s.now()
+	now := packTime(s.now())
 	t := &s.clients
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.byID[c.ID]; ok {
+	if t.find(c.ID) != 0 {
 		return storage.ErrConflict
 	}
 	if limit > 0 && t.kind(c.Kind).unexpired(t, now) >= limit {
 		return storage.ErrLimitReached
 	}
-	r := &clientRec{}
-	r.keep(c)
-	t.byID[c.ID] = r
-	t.insert(r)
+	i := t.slots.get()
+	t.keep(i, c)
+	sl := t.slots.at(i)
+	sl.idH = t.h.sum(c.ID)
+	t.byID.add(sl.idH, i)
+	t.insert(i)
 	return nil
 }
 
@@ -131,16 +252,16 @@ func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, erro
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	now := s.now()
+	now := packTime(s.now())
 	t := &s.clients
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	r, ok := t.byID[id]
-	if !ok {
+	i := t.find(id)
+	if i == 0 {
 		return nil, storage.ErrNotFound
 	}
-	c := cloneClient(&r.c)
-	if expired(c.ExpiresAt, now) {
+	c := t.copy(i)
+	if t.slots.at(i).exp.expiredAt(now) {
 		return c, storage.ErrExpired
 	}
 	return c, nil
@@ -159,18 +280,19 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	t := &s.clients
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	r, ok := t.byID[c.ID]
-	if !ok {
+	i := t.find(c.ID)
+	if i == 0 {
 		return storage.ErrNotFound
 	}
-	used := r.c.FirstUsedAt
-	t.detach(r)
-	r.keep(c)
-	if !used.IsZero() {
-		r.c.FirstUsedAt = used
-		r.c.ExpiresAt = time.Time{}
+	sl := t.slots.at(i)
+	used := sl.firstUsed
+	t.detach(i)
+	t.keep(i, c)
+	if !used.isZero() {
+		sl.firstUsed = used
+		sl.exp = ptime{}
 	}
-	t.insert(r)
+	t.insert(i)
 	return nil
 }
 
@@ -182,13 +304,21 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	t := &s.clients
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	r, ok := t.byID[id]
-	if !ok {
+	i := t.find(id)
+	if i == 0 {
 		return storage.ErrNotFound
 	}
-	t.detach(r)
-	delete(t.byID, id)
+	t.detach(i)
+	t.drop(i)
 	return nil
+}
+
+// drop deletes client slot i, which is in no heap.
+func (t *clientTable) drop(i uint32) {
+	sl := t.slots.at(i)
+	t.byID.remove(sl.idH, i)
+	t.data.release(sl.ref)
+	t.slots.put(i)
 }
 
 // MarkClientUsed sets FirstUsedAt (once) and clears ExpiresAt. A client
@@ -201,16 +331,17 @@ func (s *Store) MarkClientUsed(ctx context.Context, id string, at time.Time) err
 	t := &s.clients
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	r, ok := t.byID[id]
-	if !ok {
+	i := t.find(id)
+	if i == 0 {
 		return storage.ErrNotFound
 	}
-	t.detach(r)
-	if r.c.FirstUsedAt.IsZero() {
-		r.c.FirstUsedAt = at
+	t.detach(i)
+	sl := t.slots.at(i)
+	if sl.firstUsed.isZero() {
+		sl.firstUsed = packTime(at)
 	}
-	r.c.ExpiresAt = time.Time{}
-	t.insert(r)
+	sl.exp = ptime{}
+	t.insert(i)
 	return nil
 }
 
@@ -219,7 +350,7 @@ func (s *Store) CountClients(ctx context.Context, kind storage.ClientKind) (int,
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	now := s.now()
+	now := packTime(s.now())
 	t := &s.clients
 	// Counting settles the heaps, which writes.
 	t.mu.Lock()
@@ -233,17 +364,32 @@ func (s *Store) CountClients(ctx context.Context, kind storage.ClientKind) (int,
 
 // purge deletes up to limit clients expired at now.
 func (t *clientTable) purge(now time.Time, limit int) int {
+	pnow := packTime(now)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
 	for _, kc := range t.kinds {
-		kc.settle(t, now)
+		kc.settle(t, pnow)
 		for n < limit && kc.dead.len() > 0 {
-			e := kc.dead.pop()
+			e, _ := kc.dead.peek()
+			kc.dead.remove(e.slot)
 			kc.total--
-			delete(t.byID, e.key)
+			t.drop(e.slot)
 			n++
 		}
 	}
 	return n
+}
+
+// counts adds how many entries each of the table's structures holds to m,
+// under a name per structure, for tests that check a purge leaves nothing.
+func (t *clientTable) counts(m map[string]int) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	m["clients"] += t.slots.inUse
+	m["client IDs"] += t.byID.len()
+	m["client arena bytes"] += t.data.live
+	for _, kc := range t.kinds {
+		m["client kind heaps"] += kc.live.len() + kc.dead.len() + kc.total
+	}
 }

@@ -11,11 +11,11 @@ import (
 )
 
 // checkHeap verifies the heap order and that every entry knows its index.
-func checkHeap[K comparable](t *testing.T, h *timeHeap[K]) {
+func checkHeap(t *testing.T, h *slotHeap) {
 	t.Helper()
-	for i, e := range h.s {
-		if e.pos != i+1 {
-			t.Fatalf("entry at %d thinks it is at %d", i, e.pos-1)
+	for i, e := range h.e {
+		if p := *h.pos(e.slot); p != uint32(i+1) {
+			t.Fatalf("entry at %d thinks it is at %d", i, int(p)-1)
 		}
 		if i > 0 && h.less(i, (i-1)/2) {
 			t.Fatalf("entry %d is out of order with its parent", i)
@@ -27,34 +27,50 @@ func TestHeapRandomOperations(t *testing.T) {
 	for _, max := range []bool{false, true} {
 		t.Run(fmt.Sprintf("max=%v", max), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(1, 2))
-			h := &timeHeap[int]{max: max}
-			live := map[int]*expiry[int]{}
-			base := time.Unix(0, 0)
-			for i := range 5000 {
-				switch op := r.IntN(4); {
+			pos := make([]uint32, 5001)
+			h := &slotHeap{max: max, pos: func(i uint32) *uint32 { return &pos[i] }}
+			live := map[uint32]ptime{}
+			at := func() ptime { return packTime(time.Unix(int64(r.IntN(1000)), int64(r.IntN(3)))) }
+			for i := range uint32(5000) {
+				slot := i + 1
+				switch op := r.IntN(5); {
 				case op == 0 || len(live) == 0:
-					e := &expiry[int]{at: base.Add(time.Duration(r.IntN(1000)) * time.Second), key: i}
-					h.add(e)
-					live[i] = e
+					p := at()
+					h.add(slot, p)
+					live[slot] = p
 				case op == 1:
-					for k, e := range live {
-						h.remove(e)
+					for k := range live {
+						h.remove(k)
+						// Removing a slot that is in no heap changes nothing.
+						h.remove(k)
 						delete(live, k)
 						break
 					}
 				case op == 2:
-					for _, e := range live {
-						h.fix(e, base.Add(time.Duration(r.IntN(1000))*time.Second))
+					for k := range live {
+						p := at()
+						h.track(k, p)
+						live[k] = p
+						break
+					}
+				case op == 3:
+					for k := range live {
+						h.track(k, ptime{}) // never expires: leaves the heap
+						delete(live, k)
 						break
 					}
 				default:
-					e := h.pop()
+					e, _ := h.peek()
+					h.remove(e.slot)
 					for _, o := range live {
-						if (max && o.at.After(e.at)) || (!max && o.at.Before(e.at)) {
-							t.Fatalf("pop returned %v while %v was in the heap", e.at, o.at)
+						if (max && e.at.before(o)) || (!max && o.before(e.at)) {
+							t.Fatalf("peek returned %v while %v was in the heap", e.at, o)
 						}
 					}
-					delete(live, e.key)
+					if live[e.slot] != e.at {
+						t.Fatalf("slot %d came out at %v, was put in at %v", e.slot, e.at, live[e.slot])
+					}
+					delete(live, e.slot)
 				}
 				checkHeap(t, h)
 				if h.len() != len(live) {
@@ -117,8 +133,9 @@ func TestCountClientsMatchesScan(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := 0
-			for _, rec := range s.clients.byID {
-				if rec.c.Kind == k && !expired(rec.c.ExpiresAt, now) {
+			for _, id := range ids {
+				c, err := s.GetClient(ctx, id)
+				if c.Kind == k && err == nil {
 					want++
 				}
 			}
@@ -184,18 +201,7 @@ func TestPurgeLeavesNothingBehind(t *testing.T) {
 	if want := 50*11 - 10; total != want {
 		t.Errorf("purged %d records, want %d", total, want)
 	}
-	g := &s.grants
-	sizes := map[string]int{
-		"clients": len(s.clients.byID), "requests": len(s.requests.byID), "request heap": s.requests.exp.len(),
-		"grants": len(g.grants), "bySubject": g.bySubject.len(), "byClient": g.byClient.len(), "grant heap": g.grantExp.len(),
-		"codes": len(g.codes), "codesOf": g.codesOf.len(), "code heap": g.codeExp.len(),
-		"tokens": len(g.tokens), "families": len(g.families), "famsOf": g.famsOf.len(), "token heap": g.tokenExp.len(),
-		"keys": len(s.keys.byID), "key heap": s.keys.exp.len(), "iats": len(s.iats.byHash), "iat heap": s.iats.exp.len(),
-		"consents": len(s.consents.by), "consent heap": s.consents.exp.len(), "jtis": len(s.jtis.by), "jti heap": s.jtis.exp.len(),
-	}
-	for _, kc := range s.clients.kinds {
-		sizes["client kind heaps"] += kc.live.len() + kc.dead.len() + kc.total
-	}
+	sizes := s.counts()
 	for name, n := range sizes {
 		if n != 0 {
 			t.Errorf("%s: %d entries left after purging everything", name, n)
@@ -224,57 +230,57 @@ func TestRevokedGrantRefusesNewCodesAndTokens(t *testing.T) {
 	if err := s.SaveRefreshToken(ctx, tok); err != storage.ErrRevoked {
 		t.Errorf("SaveRefreshToken for a revoked grant: %v, want ErrRevoked", err)
 	}
-	if len(s.grants.families) != 0 || len(s.grants.codes) != 0 {
+	if m := s.counts(); m["families"]+m["family IDs"]+m["codes"]+m["code slots"]+m["tokens"]+m["token slots"] != 0 {
 		t.Errorf("refused records left state behind")
 	}
 }
 
+// TestIndexRandomOperations files slots under a handful of hashes and
+// checks every list against a model after each step.
 func TestIndexRandomOperations(t *testing.T) {
-	type rec struct {
-		id int
-		l  links[rec]
-	}
-	x := newIndex[int](func(r *rec) *links[rec] { return &r.l })
-	recs := make([]*rec, 200)
-	filed := make([]int, len(recs)) // key+1, 0 when unfiled
-	for i := range recs {
-		recs[i] = &rec{id: i}
-	}
+	links := make([]link, 201)
+	x := newHindex(func(i uint32) *link { return &links[i] })
+	filed := make([]uint64, len(links)) // hash+1, 0 when unfiled
 	r := rand.New(rand.NewPCG(5, 6))
 	for step := range 20000 {
-		i := r.IntN(len(recs))
+		i := uint32(1 + r.IntN(len(links)-1))
 		if filed[i] == 0 {
-			k := r.IntN(5)
-			x.add(k, recs[i])
-			filed[i] = k + 1
+			h := uint64(r.IntN(5)) << 60
+			x.add(h, i)
+			filed[i] = h + 1
 		} else {
-			x.remove(filed[i]-1, recs[i])
-			// Removing a record that is no longer filed changes nothing.
-			x.remove(filed[i]-1, recs[i])
+			x.remove(filed[i]-1, i)
+			// Removing a slot that is no longer filed changes nothing.
+			x.remove(filed[i]-1, i)
 			filed[i] = 0
 		}
 		keys := 0
-		for k := range 5 {
-			got := map[int]bool{}
-			x.each(k, func(r *rec) { got[r.id] = true })
+		for k := range uint64(5) {
+			h := k << 60
+			got := map[uint32]bool{}
+			x.each(h, func(i uint32) { got[i] = true })
+			n := 0
+			for j := x.first(h); j != 0; j = x.next(j) {
+				n++
+			}
 			want := 0
 			for j, f := range filed {
-				if f == k+1 {
+				if f == h+1 {
 					want++
-					if !got[j] {
-						t.Fatalf("step %d: record %d missing under key %d", step, j, k)
+					if !got[uint32(j)] {
+						t.Fatalf("step %d: slot %d missing under hash %x", step, j, h)
 					}
 				}
 			}
-			if len(got) != want {
-				t.Fatalf("step %d: key %d lists %d records, want %d", step, k, len(got), want)
+			if len(got) != want || n != want {
+				t.Fatalf("step %d: hash %x lists %d (walk %d) slots, want %d", step, h, len(got), n, want)
 			}
 			if want > 0 {
 				keys++
 			}
 		}
 		if x.len() != keys {
-			t.Fatalf("step %d: %d keys in the index, want %d", step, x.len(), keys)
+			t.Fatalf("step %d: %d hashes in the index, want %d", step, x.len(), keys)
 		}
 	}
 }

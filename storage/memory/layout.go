@@ -120,6 +120,13 @@ func (e *encoder) str(s string) {
 	e.b = append(e.b, s...)
 }
 
+// rawStr writes a string field from bytes, such as another record's key
+// read in place.
+func (e *encoder) rawStr(b []byte) {
+	e.u32(uint32(len(b)))
+	e.b = append(e.b, b...)
+}
+
 func (e *encoder) strs(ss []string) {
 	if ss == nil {
 		e.u32(nilLen)
@@ -194,8 +201,11 @@ func (d *decoder) str() string {
 
 func (d *decoder) strs() []string {
 	n := d.u32()
-	if n == nilLen {
+	switch n {
+	case nilLen:
 		return nil
+	case 0:
+		return []string{} // not d.pool[:0], which is nil when the pool is
 	}
 	out := d.pool[:n:n]
 	d.pool = d.pool[n:]
@@ -476,6 +486,10 @@ type hasher struct{ seed maphash.Seed }
 func newHasher() hasher { return hasher{seed: maphash.MakeSeed()} }
 
 func (h hasher) sum(s string) uint64 { return maphash.String(h.seed, s) }
+
+// hash hashes a storage.Hash, so that even hashes chosen by a caller
+// spread evenly.
+func (h hasher) hash(x storage.Hash) uint64 { return maphash.Bytes(h.seed, x[:]) }
 
 // sum2 hashes a pair of strings as one key, with the first one's length
 // mixed in so that ("ab","c") and ("a","bc") differ.

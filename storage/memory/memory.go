@@ -137,3 +137,17 @@ func (s *Store) sweep(ctx context.Context) {
 // locker is a table's lock; each kind of record has its own so that, for
 // example, a slow purge of codes never delays a client lookup.
 type locker = sync.RWMutex
+
+// counts reports how many entries each table's structures hold, under a
+// name per structure, for tests that check a purge leaves nothing.
+func (s *Store) counts() map[string]int {
+	m := map[string]int{}
+	s.grants.counts(m)
+	s.clients.counts(m)
+	m["requests"], m["request heap"] = len(s.requests.byID), s.requests.exp.len()
+	m["keys"], m["key heap"] = len(s.keys.byID), s.keys.exp.len()
+	m["iats"], m["iat heap"] = len(s.iats.byHash), s.iats.exp.len()
+	m["consents"], m["consent heap"] = len(s.consents.by), s.consents.exp.len()
+	m["jtis"], m["jti heap"] = len(s.jtis.by), s.jtis.exp.len()
+	return m
+}
