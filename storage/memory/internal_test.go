@@ -186,13 +186,17 @@ func TestPurgeLeavesNothingBehind(t *testing.T) {
 	}
 	g := &s.grants
 	sizes := map[string]int{
-		"clients": len(s.clients.byID), "requests": len(s.requests.byID), "request heap": s.requests.exp.len(),
+		"clients": len(s.clients.byID),
+
 		"grants": len(g.grants), "bySubject": g.bySubject.len(), "byClient": g.byClient.len(), "grant heap": g.grantExp.len(),
 		"codes": len(g.codes), "codesOf": g.codesOf.len(), "code heap": g.codeExp.len(),
 		"tokens": len(g.tokens), "families": len(g.families), "famsOf": g.famsOf.len(), "token heap": g.tokenExp.len(),
-		"keys": len(s.keys.byID), "key heap": s.keys.exp.len(), "iats": len(s.iats.byHash), "iat heap": s.iats.exp.len(),
-		"consents": len(s.consents.by), "consent heap": s.consents.exp.len(), "jtis": len(s.jtis.by), "jti heap": s.jtis.exp.len(),
 	}
+	s.requests.counts(sizes)
+	s.keys.counts(sizes)
+	s.iats.counts(sizes)
+	s.consents.counts(sizes)
+	s.jtis.counts(sizes)
 	for _, kc := range s.clients.kinds {
 		sizes["client kind heaps"] += kc.live.len() + kc.dead.len() + kc.total
 	}
