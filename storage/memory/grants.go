@@ -96,13 +96,9 @@ type famSlot struct {
 	count    int32
 }
 
-// Offsets of the key fields in the encoded records: after the string
-// count, a grant and a family start with their ID, a code and a token with
-// their hash and then, respectively, the grant ID and the family ID.
-const (
-	recKeyOff  = 4
-	recHashEnd = recKeyOff + len(storage.Hash{})
-)
+// recHashEnd is where the field after the hash starts in a code or token
+// record: the grant ID or the family ID.
+const recHashEnd = recKeyOff + len(storage.Hash{})
 
 func (t *grantTable) init() {
 	t.h = newHasher()

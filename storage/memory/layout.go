@@ -101,7 +101,14 @@ type encoder struct {
 	nstrs uint32
 }
 
+// scratchMax bounds the scratch an encoder keeps between records, so
+// that one huge record does not pin its size in memory for good.
+const scratchMax = 64 << 10
+
 func (e *encoder) begin() {
+	if cap(e.b) > scratchMax {
+		e.b = nil
+	}
 	e.b = append(e.b[:0], 0, 0, 0, 0)
 	e.nstrs = 0
 }
@@ -243,6 +250,11 @@ func (d *decoder) ptime() ptime {
 }
 
 func (d *decoder) time() time.Time { return d.ptime().time() }
+
+// recKeyOff is where an encoded record's first field starts, after the
+// string count. Every record starts with its key (an ID, or a hash), so
+// that a hash chain is walked by comparing keys in place.
+const recKeyOff = 4
 
 // strAt returns the string field that starts at byte off of an encoded
 // record, without copying: for comparing keys in place.
@@ -480,16 +492,21 @@ func (x *hindex) each(h uint64, fn func(uint32)) {
 // len returns how many hashes have slots filed.
 func (x *hindex) len() int { return len(x.heads) }
 
-// hasher hashes string keys with a seed of the store's own.
-type hasher struct{ seed maphash.Seed }
+// hasher hashes keys with a seed of the store's own.
+type hasher struct {
+	seed maphash.Seed
+	// mask is applied to every hash. It is all ones; tests narrow it to
+	// make different keys share hashes, which every lookup must survive.
+	mask uint64
+}
 
-func newHasher() hasher { return hasher{seed: maphash.MakeSeed()} }
+func newHasher() hasher { return hasher{seed: maphash.MakeSeed(), mask: ^uint64(0)} }
 
-func (h hasher) sum(s string) uint64 { return maphash.String(h.seed, s) }
+func (h hasher) sum(s string) uint64 { return maphash.String(h.seed, s) & h.mask }
 
 // hash hashes a storage.Hash, so that even hashes chosen by a caller
 // spread evenly.
-func (h hasher) hash(x storage.Hash) uint64 { return maphash.Bytes(h.seed, x[:]) }
+func (h hasher) hash(x storage.Hash) uint64 { return maphash.Bytes(h.seed, x[:]) & h.mask }
 
 // sum2 hashes a pair of strings as one key, with the first one's length
 // mixed in so that ("ab","c") and ("a","bc") differ.
@@ -501,5 +518,5 @@ func (h hasher) sum2(a, b string) uint64 {
 	m.Write(n[:])
 	m.WriteString(a)
 	m.WriteString(b)
-	return m.Sum64()
+	return m.Sum64() & h.mask
 }
