@@ -79,8 +79,11 @@
 //
 // At the token endpoint "resource" may name a subset of the granted
 // resources (never more: invalid_target); on refresh "scope" may narrow
-// but never widen (invalid_scope). The refresh token always keeps the full
-// grant.
+// but never widen (invalid_scope). The access token is then down-scoped
+// to its audience (RFC 8707 §2.2): it carries only the granted scopes that
+// one of its resources accepts, and the response's "scope" says so; if
+// none is left the request fails with invalid_scope. The refresh token
+// always keeps the full grant.
 //
 // # Tokens
 //

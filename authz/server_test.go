@@ -707,6 +707,54 @@ func TestScopeDefaultsAndAudiences(t *testing.T) {
 	}
 }
 
+// TestNarrowingDownScopes checks RFC 8707 §2.2 down-scoping: a token for
+// one of two granted resources carries only the scopes that resource
+// accepts, in the JWT and in the response, while the refresh token keeps
+// the whole grant.
+func TestNarrowingDownScopes(t *testing.T) {
+	e := newEnv(t)
+	ks := fetchJWKS(t, e.issuer+"/jwks")
+	v := authorizeParams()
+	v.Add("resource", otherResource)
+	v.Set("scope", "mcp:tools other:read")
+	code := e.code(v)
+	token := func(form url.Values) tokenJSON {
+		t.Helper()
+		form.Set("client_id", publicID)
+		status, tj := decodeToken(t, e.post("/token", form, "", ""))
+		if status != 200 {
+			t.Fatalf("%v: %d %+v", form, status, tj)
+		}
+		return tj
+	}
+	check := func(tj tokenJSON, aud []string, scope string) {
+		t.Helper()
+		c := verifyJWT(t, ks, tj.AccessToken)
+		if !slices.Equal([]string(c.Audience), aud) || c.Scope != scope || tj.Scope != scope {
+			t.Fatalf("aud %v, scope claim %q, response scope %q; want %v and %q", c.Audience, c.Scope, tj.Scope, aud, scope)
+		}
+	}
+	// The code exchanged for the other resource only.
+	tj := token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {testVerifier}, "resource": {otherResource}})
+	check(tj, []string{otherResource}, "other:read")
+	// Refresh for the MCP resource: the refresh token still holds both.
+	tj = token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tj.RefreshToken}, "resource": {testResource}})
+	check(tj, []string{testResource}, "mcp:tools")
+	// Without resource: both audiences, both scopes.
+	tj = token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tj.RefreshToken}})
+	check(tj, []string{testResource, otherResource}, "mcp:tools other:read")
+	// A scope narrowed to one the resource does not accept leaves nothing
+	// to grant: invalid_scope, and the refresh token is not spent.
+	rt := tj.RefreshToken
+	status, bad := decodeToken(t, e.post("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt},
+		"client_id": {publicID}, "resource": {otherResource}, "scope": {"mcp:tools"}}, "", ""))
+	if status != 400 || bad.Error != "invalid_scope" {
+		t.Fatalf("no applicable scope: %d %+v", status, bad)
+	}
+	tj = token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "resource": {otherResource}})
+	check(tj, []string{otherResource}, "other:read")
+}
+
 func TestRefreshPolicies(t *testing.T) {
 	for _, tc := range []struct {
 		name   string

@@ -186,10 +186,14 @@ func (s *Server) exchangeCode(ctx context.Context, e *clientEntry, p *params) (i
 	if err != nil {
 		return issued{}, err
 	}
+	atScopes, err := s.scopesFor(aud, c.Scopes)
+	if err != nil {
+		return issued{}, err
+	}
 	at, exp, err := s.mintAccessToken(&accessClaims{
 		subject:  c.Subject,
 		clientID: c.ClientID,
-		scopes:   c.Scopes,
+		scopes:   atScopes,
 		audience: aud,
 		authTime: c.AuthTime,
 		grantID:  c.GrantID,
@@ -197,7 +201,9 @@ func (s *Server) exchangeCode(ctx context.Context, e *clientEntry, p *params) (i
 	if err != nil {
 		return issued{}, err
 	}
-	res := issued{accessToken: at, expiresIn: exp, scopes: c.Scopes}
+	// The refresh token below keeps the whole grant (RFC 8707 §2.2); the
+	// response's scope is the access token's.
+	res := issued{accessToken: at, expiresIn: exp, scopes: atScopes}
 	if s.issuesRefreshToken(&e.client, c.Scopes) {
 		rt, err := s.randomToken(32)
 		if err != nil {
@@ -314,6 +320,35 @@ func narrowResources(p *params, granted []string) ([]string, error) {
 	return out, nil
 }
 
+// scopesFor down-scopes an access token to its audience (RFC 8707 §2.2):
+// a granted scope stays when at least one of the audience's resources
+// accepts it (see resourcesAccept). A token narrowed to one of several
+// granted resources thus carries only that resource's scopes, and a
+// resource never learns of scopes meant for another. It returns scopes
+// itself, without allocating, when every scope stays, and invalid_scope
+// when scopes were granted but none applies to the audience.
+func (s *Server) scopesFor(aud, scopes []string) ([]string, error) {
+	keep := 0
+	for _, sc := range scopes {
+		if s.resourcesAccept(aud, sc) {
+			keep++
+		}
+	}
+	switch keep {
+	case len(scopes):
+		return scopes, nil
+	case 0:
+		return nil, errInvalidScope("None of the granted scopes is accepted by the requested resource.")
+	}
+	out := make([]string, 0, keep)
+	for _, sc := range scopes {
+		if s.resourcesAccept(aud, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out, nil
+}
+
 // refresh runs the refresh_token grant with rotation and reuse detection
 // (OAuth 2.1 §4.3; RFC 9700 §4.14.2).
 func (s *Server) refresh(ctx context.Context, e *clientEntry, p *params) (issued, error) {
@@ -355,6 +390,11 @@ func (s *Server) refresh(ctx context.Context, e *clientEntry, p *params) (issued
 	}
 	aud, err := narrowResources(p, old.Resources)
 	if err != nil {
+		return issued{}, err
+	}
+	// Down-scoped before the rotation, so that a request refused here
+	// leaves the presented refresh token usable.
+	if scopes, err = s.scopesFor(aud, scopes); err != nil {
 		return issued{}, err
 	}
 	g, err := s.store.GetGrant(ctx, old.GrantID)

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/nqrust/identity/storage"
 )
@@ -22,6 +23,9 @@ func TestSlotsHoldNoPointers(t *testing.T) {
 		if p := pointerFree(typ, typ.Name()); p != "" {
 			t.Errorf("%s holds a pointer at %s", typ.Name(), p)
 		}
+	}
+	if n := unsafe.Sizeof(tokenSlot{}); n != 64 {
+		t.Errorf("tokenSlot is %d bytes; keep it to one cache line", n)
 	}
 	// The index maps and the slot pages must be pointer-free too.
 	var g grantTable
