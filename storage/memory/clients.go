@@ -45,7 +45,8 @@ type kindCount struct {
 
 func (t *clientTable) init() {
 	t.h = newHasher()
-	t.byID = newHindex(func(i uint32) *link { return &t.slots.at(i).byID })
+	t.byID = newKeyIndex(func(i uint32) *link { return &t.slots.at(i).byID },
+		func(i uint32) []byte { return t.data.view(t.slots.at(i).ref) })
 	t.kinds = make(map[storage.ClientKind]*kindCount)
 }
 
@@ -60,14 +61,7 @@ func (t *clientTable) kind(k storage.ClientKind) *kindCount {
 }
 
 // find returns the slot of the client with the ID, or 0.
-func (t *clientTable) find(id string) uint32 {
-	for i := t.byID.first(t.h.sum(id)); i != 0; i = t.byID.next(i) {
-		if string(strAt(t.data.view(t.slots.at(i).ref), recKeyOff)) == id {
-			return i
-		}
-	}
-	return 0
-}
+func (t *clientTable) find(id string) uint32 { return t.byID.find(t.h.sum(id), id) }
 
 // settle moves clients between the live and dead heaps so that dead holds
 // exactly those expired at now.

@@ -263,6 +263,15 @@ func strAt(view []byte, off int) []byte {
 	return view[off+4 : off+4+n]
 }
 
+// hashAt returns the hash a record keyed by a storage.Hash starts with.
+func hashAt(view []byte) storage.Hash {
+	return storage.Hash(view[recKeyOff:recHashEnd])
+}
+
+// recHashEnd is where the field after the leading hash starts in a record
+// keyed by a storage.Hash.
+const recHashEnd = recKeyOff + len(storage.Hash{})
+
 // aref locates a block in an arena: chunk number plus one, offset in the
 // chunk and size class. The zero aref is no block.
 type aref uint64
@@ -443,10 +452,40 @@ type link struct{ prev, next uint32 }
 type hindex struct {
 	heads map[uint32]uint32
 	link  func(uint32) *link
+	// rec returns a slot's encoded record, for indexes by the key every
+	// record starts with (find, findHash); nil for the others.
+	rec func(uint32) []byte
 }
 
 func newHindex(link func(uint32) *link) hindex {
 	return hindex{heads: make(map[uint32]uint32), link: link}
+}
+
+// newKeyIndex returns an index by the key every record starts with.
+func newKeyIndex(link func(uint32) *link, rec func(uint32) []byte) hindex {
+	return hindex{heads: make(map[uint32]uint32), link: link, rec: rec}
+}
+
+// find returns the slot filed under h whose record starts with the string
+// key, or 0.
+func (x *hindex) find(h uint64, key string) uint32 {
+	for i := x.first(h); i != 0; i = x.next(i) {
+		if string(strAt(x.rec(i), recKeyOff)) == key {
+			return i
+		}
+	}
+	return 0
+}
+
+// findHash returns the slot whose record starts with the hash key, in the
+// chain that starts at slot i (see first), or 0.
+func (x *hindex) findHash(i uint32, key storage.Hash) uint32 {
+	for ; i != 0; i = x.next(i) {
+		if hashAt(x.rec(i)) == key {
+			return i
+		}
+	}
+	return 0
 }
 
 // fold gives the map key for hash h.

@@ -61,21 +61,15 @@ type requestSlot struct {
 
 func (t *requestTable) init() {
 	t.hash = newHasher()
-	t.ids = newHindex(func(i uint32) *link { return &t.slots.at(i).link })
+	t.ids = newKeyIndex(func(i uint32) *link { return &t.slots.at(i).link },
+		func(i uint32) []byte { return t.arena.view(t.slots.at(i).ref) })
 	t.exp = slotHeap{pos: func(i uint32) *uint32 { return &t.slots.at(i).pos }}
 }
 
 func (t *requestTable) sum(id string) uint64 { return t.hash.sum(id) }
 
 // find returns the slot of the request id, or 0.
-func (t *requestTable) find(h uint64, id string) uint32 {
-	for i := t.ids.first(h); i != 0; i = t.ids.next(i) {
-		if string(strAt(t.arena.view(t.slots.at(i).ref), recKeyOff)) == id {
-			return i
-		}
-	}
-	return 0
-}
+func (t *requestTable) find(h uint64, id string) uint32 { return t.ids.find(h, id) }
 
 func (t *requestTable) encode(r *storage.AuthorizationRequest) []byte {
 	e := &t.enc
@@ -239,21 +233,15 @@ type keySlot struct {
 
 func (t *keyTable) init() {
 	t.hash = newHasher()
-	t.ids = newHindex(func(i uint32) *link { return &t.slots.at(i).link })
+	t.ids = newKeyIndex(func(i uint32) *link { return &t.slots.at(i).link },
+		func(i uint32) []byte { return t.arena.view(t.slots.at(i).ref) })
 	t.exp = slotHeap{pos: func(i uint32) *uint32 { return &t.slots.at(i).pos }}
 }
 
 func (t *keyTable) sum(id string) uint64 { return t.hash.sum(id) }
 
 // find returns the slot of the key id, or 0.
-func (t *keyTable) find(h uint64, id string) uint32 {
-	for i := t.ids.first(h); i != 0; i = t.ids.next(i) {
-		if string(strAt(t.arena.view(t.slots.at(i).ref), recKeyOff)) == id {
-			return i
-		}
-	}
-	return 0
-}
+func (t *keyTable) find(h uint64, id string) uint32 { return t.ids.find(h, id) }
 
 func (t *keyTable) encode(k *storage.SigningKey) []byte {
 	e := &t.enc
@@ -438,9 +426,7 @@ func (t *iatTable) load(i uint32) *storage.InitialAccessToken {
 
 func (t *iatTable) drop(i uint32) {
 	s := t.slots.at(i)
-	var h storage.Hash
-	copy(h[:], t.arena.view(s.ref)[recKeyOff:])
-	delete(t.byHash, h)
+	delete(t.byHash, hashAt(t.arena.view(s.ref)))
 	t.exp.remove(i)
 	t.arena.release(s.ref)
 	t.slots.put(i)
@@ -698,21 +684,15 @@ type jtiSlot struct {
 
 func (t *jtiTable) init() {
 	t.hash = newHasher()
-	t.by = newHindex(func(i uint32) *link { return &t.slots.at(i).link })
+	t.by = newKeyIndex(func(i uint32) *link { return &t.slots.at(i).link },
+		func(i uint32) []byte { return t.arena.view(t.slots.at(i).ref) })
 	t.exp = slotHeap{pos: func(i uint32) *uint32 { return &t.slots.at(i).pos }}
 }
 
 func (t *jtiTable) sum(key string) uint64 { return t.hash.sum(key) }
 
 // find returns the slot of key, or 0.
-func (t *jtiTable) find(h uint64, key string) uint32 {
-	for i := t.by.first(h); i != 0; i = t.by.next(i) {
-		if string(strAt(t.arena.view(t.slots.at(i).ref), recKeyOff)) == key {
-			return i
-		}
-	}
-	return 0
-}
+func (t *jtiTable) find(h uint64, key string) uint32 { return t.by.find(h, key) }
 
 func (t *jtiTable) drop(i uint32) {
 	s := t.slots.at(i)
