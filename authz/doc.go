@@ -81,9 +81,11 @@
 // resources (never more: invalid_target); on refresh "scope" may narrow
 // but never widen (invalid_scope). The access token is then down-scoped
 // to its audience (RFC 8707 §2.2): it carries only the granted scopes that
-// one of its resources accepts, and the response's "scope" says so; if
-// none is left the request fails with invalid_scope. The refresh token
-// always keeps the full grant.
+// one of its resources accepts, and the response's "scope" says so. A
+// refresh that would keep none of the granted scopes (offline_access alone
+// does not count) fails with invalid_scope and leaves the refresh token
+// usable; a code exchange, whose code is spent by then, issues the token
+// with what is left. The refresh token always keeps the full grant.
 //
 // # Tokens
 //

@@ -755,6 +755,99 @@ func TestNarrowingDownScopes(t *testing.T) {
 	check(tj, []string{otherResource}, "other:read")
 }
 
+// TestNarrowedCodeExchangeNeverFailsOnScope: the code is consumed before
+// the grant's scopes are known, so a code exchange narrowed to a resource
+// that accepts none of them gets a token without scopes instead of an
+// error; the grant stays usable.
+func TestNarrowedCodeExchangeNeverFailsOnScope(t *testing.T) {
+	e := newEnv(t)
+	ks := fetchJWKS(t, e.issuer+"/jwks")
+	v := authorizeParams()
+	v.Add("resource", otherResource)
+	v.Set("scope", "mcp:tools")
+	status, tj := decodeToken(t, e.post("/token", url.Values{"grant_type": {"authorization_code"}, "code": {e.code(v)},
+		"code_verifier": {testVerifier}, "client_id": {publicID}, "resource": {otherResource}}, "", ""))
+	if status != 200 {
+		t.Fatalf("narrowed exchange: %d %+v", status, tj)
+	}
+	if c := verifyJWT(t, ks, tj.AccessToken); c.Scope != "" || tj.Scope != "" || len(c.Audience) != 1 || c.Audience[0] != otherResource {
+		t.Fatalf("aud %v, scope claim %q, response scope %q; want only the other resource and no scope", c.Audience, c.Scope, tj.Scope)
+	}
+	status, tj = decodeToken(t, e.post("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tj.RefreshToken},
+		"client_id": {publicID}}, "", ""))
+	if status != 200 || tj.Scope != "mcp:tools" {
+		t.Fatalf("refresh after the narrowed exchange: %d %+v", status, tj)
+	}
+}
+
+// TestNarrowedRefreshOfflineAccessAlone: offline_access alone does not
+// count as a scope the resource accepts, so a refresh narrowed to a
+// resource that accepts none of the real scopes is refused, before the
+// refresh token is spent.
+func TestNarrowedRefreshOfflineAccessAlone(t *testing.T) {
+	e := newEnv(t)
+	v := authorizeParams()
+	v.Add("resource", otherResource)
+	v.Set("scope", "mcp:tools offline_access")
+	status, tj := e.exchange(e.code(v))
+	if status != 200 || tj.Scope != "mcp:tools offline_access" {
+		t.Fatalf("exchange: %d %+v", status, tj)
+	}
+	rt := tj.RefreshToken
+	status, bad := decodeToken(t, e.post("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt},
+		"client_id": {publicID}, "resource": {otherResource}}, "", ""))
+	if status != 400 || bad.Error != "invalid_scope" {
+		t.Fatalf("refresh narrowed to a resource for none of the scopes: %d %+v", status, bad)
+	}
+	status, tj = decodeToken(t, e.post("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt},
+		"client_id": {publicID}, "resource": {testResource}}, "", ""))
+	if status != 200 || tj.Scope != "mcp:tools offline_access" {
+		t.Fatalf("refresh after the refusal: %d %+v", status, tj)
+	}
+}
+
+// failAfter is a random source that fails its n-th read after being
+// armed, once.
+type failAfter struct {
+	mu    sync.Mutex
+	armed int // reads left until the failing one; 0 when disarmed
+}
+
+func (f *failAfter) arm(n int) { f.mu.Lock(); f.armed = n; f.mu.Unlock() }
+
+func (f *failAfter) Read(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.armed > 0 {
+		if f.armed--; f.armed == 0 {
+			return 0, errors.New("entropy source failed")
+		}
+	}
+	return rand.Read(p)
+}
+
+// TestRefreshFailureKeepsRefreshToken: a refresh that fails inside the
+// server (here its random source, on the second read) must not have
+// rotated the presented token first, or the client's retry would be
+// taken for reuse and revoke the grant.
+func TestRefreshFailureKeepsRefreshToken(t *testing.T) {
+	src := &failAfter{}
+	e := newEnv(t, func(c *Config) { c.Rand = src })
+	status, tj := e.exchange(e.code(authorizeParams()))
+	if status != 200 || tj.RefreshToken == "" {
+		t.Fatalf("exchange: %d %+v", status, tj)
+	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tj.RefreshToken}, "client_id": {publicID}}
+	src.arm(2)
+	status, bad := decodeToken(t, e.post("/token", form, "", ""))
+	if status != 500 || bad.Error != "server_error" {
+		t.Fatalf("refresh with a failing random source: %d %+v", status, bad)
+	}
+	if status, tj = decodeToken(t, e.post("/token", form, "", "")); status != 200 || tj.AccessToken == "" {
+		t.Fatalf("retry: %d %+v", status, tj)
+	}
+}
+
 func TestRefreshPolicies(t *testing.T) {
 	for _, tc := range []struct {
 		name   string

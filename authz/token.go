@@ -186,7 +186,7 @@ func (s *Server) exchangeCode(ctx context.Context, e *clientEntry, p *params) (i
 	if err != nil {
 		return issued{}, err
 	}
-	atScopes, err := s.scopesFor(aud, c.Scopes)
+	atScopes, err := s.scopesFor(aud, c.Scopes, false)
 	if err != nil {
 		return issued{}, err
 	}
@@ -322,23 +322,38 @@ func narrowResources(p *params, granted []string) ([]string, error) {
 
 // scopesFor down-scopes an access token to its audience (RFC 8707 §2.2):
 // a granted scope stays when at least one of the audience's resources
-// accepts it (see resourcesAccept). A token narrowed to one of several
-// granted resources thus carries only that resource's scopes, and a
-// resource never learns of scopes meant for another. It returns scopes
-// itself, without allocating, when every scope stays, and invalid_scope
-// when scopes were granted but none applies to the audience.
-func (s *Server) scopesFor(aud, scopes []string) ([]string, error) {
-	keep := 0
+// accepts it (see resourcesAccept; offline_access always stays). A token
+// narrowed to one of several granted resources thus carries only that
+// resource's scopes, and a resource never learns of scopes meant for
+// another. It returns scopes itself, without allocating, when every scope
+// stays.
+//
+// With strict set, a request that would keep none of the granted resource
+// scopes (offline_access alone does not count) fails with invalid_scope.
+// The refresh grant is strict: it checks before rotating, so the refresh
+// token survives the refusal. The code exchange is not: the code is
+// already consumed when the grant's scopes are known, and a refusal would
+// turn the client's corrected retry into a replay that revokes the grant,
+// so it issues the token with what is left.
+func (s *Server) scopesFor(aud, scopes []string, strict bool) ([]string, error) {
+	keep, real, realKept := 0, 0, 0
 	for _, sc := range scopes {
-		if s.resourcesAccept(aud, sc) {
+		ok := s.resourcesAccept(aud, sc)
+		if ok {
 			keep++
 		}
+		if sc != ScopeOfflineAccess {
+			real++
+			if ok {
+				realKept++
+			}
+		}
 	}
-	switch keep {
-	case len(scopes):
-		return scopes, nil
-	case 0:
+	if strict && real > 0 && realKept == 0 {
 		return nil, errInvalidScope("None of the granted scopes is accepted by the requested resource.")
+	}
+	if keep == len(scopes) {
+		return scopes, nil
 	}
 	out := make([]string, 0, keep)
 	for _, sc := range scopes {
@@ -394,7 +409,7 @@ func (s *Server) refresh(ctx context.Context, e *clientEntry, p *params) (issued
 	}
 	// Down-scoped before the rotation, so that a request refused here
 	// leaves the presented refresh token usable.
-	if scopes, err = s.scopesFor(aud, scopes); err != nil {
+	if scopes, err = s.scopesFor(aud, scopes, true); err != nil {
 		return issued{}, err
 	}
 	g, err := s.store.GetGrant(ctx, old.GrantID)
@@ -407,6 +422,22 @@ func (s *Server) refresh(ctx context.Context, e *clientEntry, p *params) (issued
 	}
 	if !g.RevokedAt.IsZero() || (!g.ExpiresAt.IsZero() && !now.Before(g.ExpiresAt)) {
 		return issued{}, errInvalidGrant("The grant was revoked or has expired.")
+	}
+	// Everything that can fail is done before the rotation: once the
+	// presented token is rotated, a failure would leave the client with no
+	// usable refresh token, and its retry would count as reuse and revoke
+	// the grant. An access token minted for a rotation that then fails is
+	// never sent.
+	at, exp, err := s.mintAccessToken(&accessClaims{
+		subject:  old.Subject,
+		clientID: old.ClientID,
+		scopes:   scopes,
+		audience: aud,
+		authTime: old.AuthTime,
+		grantID:  old.GrantID,
+	}, now, 0)
+	if err != nil {
+		return issued{}, err
 	}
 	next, err := s.randomToken(32)
 	if err != nil {
@@ -446,17 +477,6 @@ func (s *Server) refresh(ctx context.Context, e *clientEntry, p *params) (issued
 		return issued{}, &Error{Code: ErrCodeInvalidGrant, Description: "The refresh token is invalid, expired or revoked.", cause: err}
 	default:
 		return issued{}, storeErr(err)
-	}
-	at, exp, err := s.mintAccessToken(&accessClaims{
-		subject:  old.Subject,
-		clientID: old.ClientID,
-		scopes:   scopes,
-		audience: aud,
-		authTime: old.AuthTime,
-		grantID:  old.GrantID,
-	}, now, 0)
-	if err != nil {
-		return issued{}, err
 	}
 	return issued{accessToken: at, expiresIn: exp, refreshToken: next, scopes: scopes}, nil
 }

@@ -319,7 +319,8 @@ func sizeClass(n int) (class, size int) {
 type arena struct {
 	chunks     [][]byte
 	free       [numClasses][]aref
-	top        int   // bytes handed out of the last chunk
+	cur        int   // the chunk blocks are cut from, plus one; 0 when none
+	top        int   // bytes handed out of that chunk
 	freeChunks []int // numbers of released huge chunks, for reuse
 	live       int   // bytes in blocks in use, headers included
 }
@@ -340,19 +341,17 @@ func (a *arena) put(b []byte) aref {
 		} else {
 			a.chunks = append(a.chunks, c)
 			r = makeRef(len(a.chunks)-1, 0, class)
-			// Keep the bump chunk last: start a new one next time.
-			a.top = chunkSize
 		}
 	case len(a.free[class]) > 0:
 		k := len(a.free[class]) - 1
 		r = a.free[class][k]
 		a.free[class] = a.free[class][:k]
 	default:
-		if len(a.chunks) == 0 || a.top+size > chunkSize {
+		if a.cur == 0 || a.top+size > chunkSize {
 			a.chunks = append(a.chunks, make([]byte, chunkSize))
-			a.top = 0
+			a.cur, a.top = len(a.chunks), 0
 		}
-		r = makeRef(len(a.chunks)-1, a.top, class)
+		r = makeRef(a.cur-1, a.top, class)
 		a.top += size
 	}
 	chunk, off, _ := r.parts()

@@ -165,6 +165,21 @@ func TestArenaRandomOperations(t *testing.T) {
 	}
 }
 
+// TestArenaHugeBlocksKeepTheCurrentChunk: a huge record gets a chunk of
+// its own without ending the chunk small records are cut from.
+func TestArenaHugeBlocksKeepTheCurrentChunk(t *testing.T) {
+	var a arena
+	small := make([]byte, 100)
+	a.put(small)
+	for range 5 {
+		a.release(a.put(make([]byte, chunkSize+1)))
+		a.put(small)
+	}
+	if len(a.chunks) != 2 {
+		t.Errorf("%d chunks for small records and one reused huge chunk, want 2", len(a.chunks))
+	}
+}
+
 // TestRecordsRoundTrip stores records with every field set (see filler)
 // and reads them back whole: a field added to a storage type that the
 // store's codec does not write makes this fail. The clear-text client
