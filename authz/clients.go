@@ -311,7 +311,8 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, p *params, g
 		if err != nil {
 			return nil, err
 		}
-		if m := authMethod(&e.client); rawSecret == "" && isMTLSMethod(m) {
+		m := authMethod(&e.client)
+		if rawSecret == "" && isMTLSMethod(m) {
 			// The Basic header only names the client, as client_id in the
 			// body would (x/oauth2's AuthStyleAutoDetect tries it first);
 			// the certificate authenticates it.
@@ -320,7 +321,7 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, p *params, g
 			}
 			return e, nil
 		}
-		if rawSecret == "" && authMethod(&e.client) == AuthMethodNone {
+		if rawSecret == "" && m == AuthMethodNone {
 			// "client_id:" with an empty password identifies a public
 			// client, as golang.org/x/oauth2's AuthStyleAutoDetect (used
 			// by the MCP Go SDK) sends it first; answering invalid_client

@@ -180,7 +180,8 @@ type Config struct {
 	// request. Nil means a minimal built-in page.
 	ErrorPage func(w http.ResponseWriter, r *http.Request, e *Error)
 
-	// HTTPClient fetches the jwks_uri of private_key_jwt clients. Nil
+	// HTTPClient fetches the jwks_uri of private_key_jwt and
+	// self_signed_tls_client_auth clients. Nil
 	// means the library's safe client (package internal/safehttp): no
 	// redirects, only public addresses (checked when dialling), 5 s and
 	// 64 KiB limits. Give one only to go through an egress proxy, or in
