@@ -120,20 +120,11 @@ func (s *Server) addStaticClient(sc *StaticClient) error {
 		if sc.Secret != "" {
 			return fmt.Errorf("%s: private_key_jwt clients have no Secret", where)
 		}
-		switch {
-		case len(md.JWKS) > 0 && md.JWKSURI != "":
-			return fmt.Errorf("%s: set jwks or jwks_uri, not both", where)
-		case md.JWKSURI != "":
-			if u, err := url.Parse(md.JWKSURI); err != nil || u.Scheme != "https" || u.Host == "" {
-				return fmt.Errorf("%s: jwks_uri must be an https URL", where)
-			}
-		default:
-			ks, err := parseClientJWKS(md.JWKS)
-			if err != nil {
-				return fmt.Errorf("%s: %v", where, err)
-			}
-			e.jwks = ks
+		if err := s.staticKeys(&md, e); err != nil {
+			return fmt.Errorf("%s: %v", where, err)
 		}
+	case AuthMethodTLSClientAuth, AuthMethodSelfSignedTLSClientAuth:
+		// Checked with the subject members below.
 	case AuthMethodNone:
 		if sc.Secret != "" {
 			return fmt.Errorf("%s: a public client (none) has no Secret", where)
@@ -147,10 +138,33 @@ func (s *Server) addStaticClient(sc *StaticClient) error {
 	default:
 		return fmt.Errorf("%s: unsupported token_endpoint_auth_method %q", where, md.TokenEndpointAuthMethod)
 	}
+	if err := s.staticMTLS(&StaticClient{Metadata: md, Secret: sc.Secret}, e); err != nil {
+		return fmt.Errorf("%s: %v", where, err)
+	}
 	e.client.ID = id
 	e.client.Kind = storage.ClientStatic
 	e.client.Metadata = md
 	s.clients[id] = e
+	return nil
+}
+
+// staticKeys checks the jwks or jwks_uri of a pre-registered client that
+// authenticates with keys, parsing inline keys once.
+func (s *Server) staticKeys(md *metadata.Client, e *clientEntry) error {
+	switch {
+	case len(md.JWKS) > 0 && md.JWKSURI != "":
+		return errors.New("set jwks or jwks_uri, not both")
+	case md.JWKSURI != "":
+		if u, err := url.Parse(md.JWKSURI); err != nil || u.Scheme != "https" || u.Host == "" {
+			return errors.New("jwks_uri must be an https URL")
+		}
+	default:
+		ks, err := parseClientJWKS(md.JWKS)
+		if err != nil {
+			return err
+		}
+		e.jwks = ks
+	}
 	return nil
 }
 
@@ -170,7 +184,7 @@ func validClientID(id string) bool {
 // parseClientJWKS parses a client's "jwks": public keys only.
 func parseClientJWKS(raw json.RawMessage) (*jose.JSONWebKeySet, error) {
 	if len(raw) == 0 {
-		return nil, errors.New("private_key_jwt needs jwks or jwks_uri")
+		return nil, errors.New("the method needs jwks or jwks_uri")
 	}
 	ks, err := metadata.ParsePublicJWKS(raw)
 	if err != nil {
@@ -297,7 +311,17 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, p *params, g
 		if err != nil {
 			return nil, err
 		}
-		if rawSecret == "" && authMethod(&e.client) == AuthMethodNone {
+		m := authMethod(&e.client)
+		if rawSecret == "" && isMTLSMethod(m) {
+			// The Basic header only names the client, as client_id in the
+			// body would (x/oauth2's AuthStyleAutoDetect tries it first);
+			// the certificate authenticates it.
+			if err := s.authenticateCertificate(ctx, r, e); err != nil {
+				return nil, err
+			}
+			return e, nil
+		}
+		if rawSecret == "" && m == AuthMethodNone {
 			// "client_id:" with an empty password identifies a public
 			// client, as golang.org/x/oauth2's AuthStyleAutoDetect (used
 			// by the MCP Go SDK) sends it first; answering invalid_client
@@ -344,7 +368,14 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, p *params, g
 		if err != nil {
 			return nil, err
 		}
-		if m := authMethod(&e.client); m != AuthMethodNone {
+		switch m := authMethod(&e.client); {
+		case isMTLSMethod(m):
+			// RFC 8705 §2: client_id names the client, the connection's
+			// certificate authenticates it.
+			if err := s.authenticateCertificate(ctx, r, e); err != nil {
+				return nil, err
+			}
+		case m != AuthMethodNone:
 			return nil, errInvalidClient("The client must authenticate with " + m + ".")
 		}
 		return e, nil
@@ -442,31 +473,9 @@ func (s *Server) verifyClientAssertion(ctx context.Context, r *http.Request, p *
 		}
 		return false
 	}
-	verified := false
-	switch {
-	case e.jwks != nil:
-		verified = verify(e.jwks)
-	case len(e.client.Metadata.JWKS) > 0:
-		ks, err := parseClientJWKS(e.client.Metadata.JWKS)
-		if err != nil {
-			return nil, &Error{Code: ErrCodeInvalidClient, Description: "The client's registered keys are invalid.", Status: http.StatusUnauthorized, cause: err}
-		}
-		verified = verify(ks)
-	case e.client.Metadata.JWKSURI != "":
-		ks, fresh, err := s.remoteKeys(ctx, e.client.Metadata.JWKSURI, false)
-		if err != nil {
-			return nil, err
-		}
-		verified = verify(ks)
-		if !verified && !fresh {
-			// The client may have rotated its keys: fetch once more.
-			if ks, _, err = s.remoteKeys(ctx, e.client.Metadata.JWKSURI, true); err != nil {
-				return nil, err
-			}
-			verified = verify(ks)
-		}
-	default:
-		return nil, errInvalidClient("The client has no registered keys.")
+	verified, err := s.matchClientKeys(ctx, e, verify)
+	if err != nil {
+		return nil, err
 	}
 	if !verified {
 		return nil, errInvalidClient("The client assertion signature is invalid.")
@@ -499,6 +508,39 @@ func (s *Server) verifyClientAssertion(ctx context.Context, r *http.Request, p *
 		return nil, storeErr(err)
 	}
 	return e, nil
+}
+
+// matchClientKeys reports whether try accepts the client's registered key
+// set: its parsed inline jwks, or the set at its jwks_uri, fetched through
+// the safe client and cached; when a cached set does not match, the set
+// is fetched once more, since the client may have rotated its keys.
+func (s *Server) matchClientKeys(ctx context.Context, e *clientEntry, try func(*jose.JSONWebKeySet) bool) (bool, error) {
+	switch {
+	case e.jwks != nil:
+		return try(e.jwks), nil
+	case len(e.client.Metadata.JWKS) > 0:
+		ks, err := parseClientJWKS(e.client.Metadata.JWKS)
+		if err != nil {
+			return false, &Error{Code: ErrCodeInvalidClient, Description: "The client's registered keys are invalid.", Status: http.StatusUnauthorized, cause: err}
+		}
+		return try(ks), nil
+	case e.client.Metadata.JWKSURI != "":
+		ks, fresh, err := s.remoteKeys(ctx, e.client.Metadata.JWKSURI, false)
+		if err != nil {
+			return false, err
+		}
+		if try(ks) {
+			return true, nil
+		}
+		if fresh {
+			return false, nil
+		}
+		if ks, _, err = s.remoteKeys(ctx, e.client.Metadata.JWKSURI, true); err != nil {
+			return false, err
+		}
+		return try(ks), nil
+	}
+	return false, errInvalidClient("The client has no registered keys.")
 }
 
 // assertionAudienceOK accepts the issuer or the URL of one of the endpoints

@@ -180,7 +180,8 @@ type Config struct {
 	// request. Nil means a minimal built-in page.
 	ErrorPage func(w http.ResponseWriter, r *http.Request, e *Error)
 
-	// HTTPClient fetches the jwks_uri of private_key_jwt clients. Nil
+	// HTTPClient fetches the jwks_uri of private_key_jwt and
+	// self_signed_tls_client_auth clients. Nil
 	// means the library's safe client (package internal/safehttp): no
 	// redirects, only public addresses (checked when dialling), 5 s and
 	// 64 KiB limits. Give one only to go through an egress proxy, or in
@@ -190,6 +191,12 @@ type Config struct {
 	// AuthFailureLimit limits failed client authentications per client_id
 	// and per client address (on by default).
 	AuthFailureLimit AuthFailureLimit
+
+	// MTLS turns on mutual-TLS client authentication (RFC 8705 §2:
+	// tls_client_auth and self_signed_tls_client_auth) for clients that
+	// register it. Nil leaves both methods off: they are not advertised,
+	// registration refuses them, and such clients cannot authenticate.
+	MTLS *MTLSConfig
 
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -230,11 +237,13 @@ type StaticClient struct {
 	// authorization_code) are required. When GrantTypes is empty the client
 	// may use authorization_code and refresh_token. When
 	// TokenEndpointAuthMethod is empty it is client_secret_basic if Secret
-	// is set, private_key_jwt if JWKS is set, and none otherwise.
+	// is set, private_key_jwt if JWKS is set, and none otherwise;
+	// tls_client_auth and self_signed_tls_client_auth must be named, and
+	// need Config.MTLS.
 	Metadata metadata.Client
 	// Secret is the client secret for client_secret_basic or
-	// client_secret_post, at least 16 characters; empty for public and
-	// private_key_jwt clients. Only its digest is kept.
+	// client_secret_post, at least 16 characters; empty for public,
+	// private_key_jwt and mutual-TLS clients. Only its digest is kept.
 	Secret string
 	// MayIntrospect lets this (confidential) client introspect tokens
 	// issued to any client: give it to resource servers that verify by

@@ -119,10 +119,12 @@
 // empty password, which golang.org/x/oauth2's AuthStyleAutoDetect, and so
 // the MCP Go SDK, sends first; a non-empty password is invalid_client),
 // client_secret_basic (id and secret form-url-decoded, RFC 6749 §2.3.1;
-// an empty password is invalid_client), client_secret_post, or
+// an empty password is invalid_client), client_secret_post,
 // private_key_jwt (RFC 7523: asymmetric algorithms only, iss = sub =
 // client_id, aud naming this server, exp at most five minutes ahead,
-// single-use jti). Sending two methods at once is invalid_request. A metadata-document client without
+// single-use jti), or, with Config.MTLS, tls_client_auth and
+// self_signed_tls_client_auth (see Mutual TLS below). Sending two methods
+// at once is invalid_request. A metadata-document client without
 // token_endpoint_auth_method is public. An unknown, deleted or expired
 // client gets 401 invalid_client, so MCP clients register again.
 // client_credentials is for confidential clients only (sub = client_id).
@@ -132,6 +134,39 @@
 // at once, then one every three seconds; past that attempts are refused
 // with 429 invalid_client and Retry-After before any credential is
 // checked.
+//
+// # Mutual TLS
+//
+// Config.MTLS turns on client authentication with the certificate of the
+// TLS connection (RFC 8705 §2); access tokens are not bound to it (no
+// "cnf", RFC 8705 §3). The client sends client_id in the body (or as
+// HTTP Basic "client_id:" with an empty password) and no other
+// credential; the server takes the chain the client presented from
+// MTLSConfig.ClientCertificates (r.TLS.PeerCertificates by default, so
+// the listener must request certificates, tls.RequestClientCert, without
+// verifying them) and checks it against the registered method:
+//
+//   - tls_client_auth: the leaf, with the intermediates the client sent,
+//     must chain to MTLSConfig.ClientCAs, be valid now and allow client
+//     authentication (extended key usage clientAuth, or none), and carry
+//     the one value the client registered: tls_client_auth_subject_dn,
+//     compared as a distinguished name (attribute types by OID, values of
+//     the usual string attributes case-insensitively with insignificant
+//     spaces ignored), or a subject alternative name
+//     (tls_client_auth_san_dns ignoring ASCII case, _san_uri exactly,
+//     _san_ip as octets, _san_email with the domain case-insensitive).
+//   - self_signed_tls_client_auth: the leaf must be valid now and equal,
+//     byte for byte, the first x5c certificate of a key in the client's
+//     jwks, or at its jwks_uri (fetched and cached as for private_key_jwt,
+//     and fetched again once when no key matches).
+//
+// Every failure (no certificate, an untrusted, expired or mismatched one,
+// the method not enabled) is 401 invalid_client and counts against
+// AuthFailureLimit. Logs name a refused certificate by its subject and
+// SHA-256 fingerprint only. The metadata lists the two methods, and
+// registration accepts them, only as far as Config.MTLS enables them; a
+// client whose method is not enabled is refused at the authorization
+// endpoint before consent.
 //
 // Revocation accepts any authenticated client, for its own tokens.
 // Introspection accepts confidential clients: for their own tokens, and

@@ -1,12 +1,15 @@
 package authz_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"html/template"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/nqrust/identity/authz"
@@ -114,4 +117,41 @@ func Example() {
 	// Output:
 	// 303 true
 	// 303 127.0.0.1:53682 xyz true true
+}
+
+// ExampleMTLSConfig turns on mutual-TLS client authentication (RFC 8705
+// §2) for a service that authenticates with a certificate from the
+// organisation's client CA. The listener asks for client certificates
+// and leaves their verification to the authorization server.
+func ExampleMTLSConfig() {
+	caPEM, err := os.ReadFile("client-ca.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	clientCAs := x509.NewCertPool()
+	clientCAs.AppendCertsFromPEM(caPEM)
+
+	srv, err := authz.New(authz.Config{
+		Issuer: "https://auth.example.com",
+		Store:  memory.New(memory.Options{}),
+		MTLS:   &authz.MTLSConfig{ClientCAs: clientCAs},
+		Clients: []authz.StaticClient{{Metadata: metadata.Client{
+			ClientID:                "billing-agent",
+			TokenEndpointAuthMethod: authz.AuthMethodTLSClientAuth,
+			TLSClientAuthSubjectDN:  "CN=billing-agent,OU=Agents,O=Example,C=US",
+			GrantTypes:              []string{"client_credentials"},
+		}}},
+		Resources:       []authz.Resource{{Identifier: "https://mcp.example.com/mcp"}},
+		DefaultResource: "https://mcp.example.com/mcp",
+		InteractionURL:  "/consent",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	hs := &http.Server{
+		Addr:      ":443",
+		Handler:   srv.Handler(),
+		TLSConfig: &tls.Config{ClientAuth: tls.RequestClientCert},
+	}
+	log.Fatal(hs.ListenAndServeTLS("server.pem", "server-key.pem"))
 }

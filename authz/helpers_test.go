@@ -63,6 +63,16 @@ type env struct {
 	subject string
 	// deny makes the interaction handler deny.
 	deny bool
+	// hc sends the requests; nil means noFollow (see newTLSEnv).
+	hc *http.Client
+}
+
+// client returns the HTTP client of the environment's requests.
+func (e *env) client() *http.Client {
+	if e.hc != nil {
+		return e.hc
+	}
+	return noFollow
 }
 
 func testConfig() Config {
@@ -146,7 +156,7 @@ func authorizeParams() url.Values {
 // get performs a GET without following redirects.
 func (e *env) get(path string) *http.Response {
 	e.t.Helper()
-	resp, err := noFollow.Get(e.ts.URL + path)
+	resp, err := e.client().Get(e.ts.URL + path)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -200,7 +210,7 @@ func (e *env) post(path string, form url.Values, basicID, basicSecret string) *h
 	if basicID != "" {
 		req.SetBasicAuth(url.QueryEscape(basicID), url.QueryEscape(basicSecret))
 	}
-	resp, err := noFollow.Do(req)
+	resp, err := e.client().Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -71,6 +71,9 @@ func (s *Server) resolveAuthorizationClient(ctx context.Context, r *http.Request
 			if pr.Client.ID != clientID {
 				return nil, errInvalidRequest("The client metadata document does not match the client_id.")
 			}
+			if err := s.checkAuthMethodEnabled(pr.Client); err != nil {
+				return nil, err
+			}
 			c, err := s.saveMetadataClient(ctx, pr.Client)
 			if err != nil {
 				return nil, err
@@ -89,7 +92,21 @@ func (s *Server) resolveAuthorizationClient(ctx context.Context, r *http.Request
 	if e.client.Kind == storage.ClientMetadataDocument {
 		return nil, errInvalidRequest("Unknown client: no client policy accepts this client_id.")
 	}
+	if err := s.checkAuthMethodEnabled(&e.client); err != nil {
+		return nil, err
+	}
 	return e, nil
+}
+
+// checkAuthMethodEnabled refuses, at the authorization request, a client
+// whose authentication method the token endpoint cannot check (a
+// mutual-TLS method without Config.MTLS): the user would consent, and the
+// client would fail its code exchange with invalid_client.
+func (s *Server) checkAuthMethodEnabled(c *storage.Client) error {
+	if m := authMethod(c); !s.authMethodEnabled(m) {
+		return errInvalidRequest("The client's token_endpoint_auth_method " + m + " is not enabled on this server.")
+	}
+	return nil
 }
 
 // saveMetadataClient creates or updates the stored record of a client
@@ -275,6 +292,14 @@ func (s *Server) setupRegistration(cfg *dcr.Config) error {
 	}
 	if c.TokenEndpointAuthMethodsSupported == nil {
 		c.TokenEndpointAuthMethodsSupported = []string{AuthMethodNone, AuthMethodClientSecretBasic, AuthMethodClientSecretPost, AuthMethodPrivateKeyJWT}
+		c.TokenEndpointAuthMethodsSupported = append(c.TokenEndpointAuthMethodsSupported, s.mtlsMethods()...)
+	}
+	for _, m := range c.TokenEndpointAuthMethodsSupported {
+		// A client registered with a method the token endpoint cannot
+		// check could never authenticate.
+		if !s.authMethodEnabled(m) {
+			return fmt.Errorf("authz: Config.Registration.TokenEndpointAuthMethodsSupported: %s needs Config.MTLS to enable it", m)
+		}
 	}
 	if c.Clock == nil {
 		c.Clock = s.clock

@@ -25,6 +25,8 @@ func (s *Server) buildMetadata() error {
 	}
 	grants = append(grants, GrantTypeClientCredentials)
 	allMethods := []string{AuthMethodNone, AuthMethodClientSecretBasic, AuthMethodClientSecretPost, AuthMethodPrivateKeyJWT}
+	// The mutual-TLS methods only when Config.MTLS turns them on.
+	allMethods = append(allMethods, s.mtlsMethods()...)
 	md := metadata.AuthorizationServer{
 		Issuer:                            s.issuer,
 		AuthorizationEndpoint:             s.authorizationEndpoint,

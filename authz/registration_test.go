@@ -29,7 +29,7 @@ func machineRegistration(c *Config) {
 // decoded answer (a client or an error).
 func (e *env) register(body string) (int, metadata.Client, map[string]any) {
 	e.t.Helper()
-	resp, err := http.Post(e.issuer+"/register", "application/json", strings.NewReader(body))
+	resp, err := e.client().Post(e.issuer+"/register", "application/json", strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/nqrust/identity/dcr"
+	"github.com/nqrust/identity/internal/certmatch"
 	"github.com/nqrust/identity/internal/safehttp"
 	"github.com/nqrust/identity/metadata"
 	"github.com/nqrust/identity/policy"
@@ -106,6 +107,8 @@ type Server struct {
 	// httpClient fetches client jwks_uri documents.
 	httpClient *http.Client
 	jwks       jwksCache
+
+	mtls mtlsSettings
 }
 
 // clientEntry is a pre-registered client with what is derived from its
@@ -114,6 +117,9 @@ type clientEntry struct {
 	client        storage.Client
 	mayIntrospect bool
 	jwks          *jose.JSONWebKeySet
+	// subject is the parsed certificate subject of a tls_client_auth
+	// client.
+	subject *certmatch.Subject
 }
 
 // New validates cfg and returns a server. It reads (and, with no key
@@ -156,6 +162,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if err := s.setScopesAndResources(&cfg); err != nil {
+		return nil, err
+	}
+	if err := s.setMTLS(cfg.MTLS); err != nil {
 		return nil, err
 	}
 	for i := range cfg.Clients {

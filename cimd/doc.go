@@ -39,15 +39,21 @@
 // secret CIMD forbids; Keycloak makes the same choice.
 //
 // The token endpoint authenticates metadata-document clients with "none"
-// (public clients) or "private_key_jwt" (keys from the document's jwks or
-// jwks_uri). Mutual TLS client authentication (tls_client_auth,
-// self_signed_tls_client_auth, RFC 8705) is not supported yet, so the
-// [Executor] refuses such documents at the authorization request, before
-// the user is asked to consent, with [ReasonTLSClientAuth] or
-// [ReasonSelfSignedTLSClientAuth], rather than letting the client fail its
-// first token request with invalid_client. This also holds with
-// only-allow-confidential-client, which in the seed (Keycloak) admits
-// tls_client_auth; here it admits only private_key_jwt.
+// (public clients), "private_key_jwt" (keys from the document's jwks or
+// jwks_uri), and, when the profile sets cimd-allow-tls-client-auth
+// (ExecutorConfig.AllowTLSClientAuth) and the server has mutual TLS on
+// (authz.Config.MTLS), "tls_client_auth" (the document names its
+// certificate with exactly one tls_client_auth_subject_dn or
+// tls_client_auth_san_* member, RFC 8705 §2.1.2) or
+// "self_signed_tls_client_auth" (its certificates as x5c in jwks or at
+// jwks_uri). Without that option the [Executor] refuses such documents at
+// the authorization request, before the user is asked to consent, with
+// [ReasonTLSClientAuth] or [ReasonSelfSignedTLSClientAuth], rather than
+// letting the client fail its first token request with invalid_client.
+// only-allow-confidential-client admits, as in the seed (Keycloak),
+// private_key_jwt and tls_client_auth documents that carry jwks or
+// jwks_uri; self_signed_tls_client_auth is not among the seed's
+// confidential methods.
 //
 // # Caching
 //

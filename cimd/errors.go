@@ -87,9 +87,9 @@ const (
 	ReasonConfidentialKeys    = "Invalid Client Metadata: either jwks or jwks_uri is required."
 	ReasonRedirectURIMismatch = "Invalid Client Metadata: redirect_uri parameter does not match any redirect_uris entry."
 
-	// The token endpoint cannot authenticate these methods (no mutual TLS
-	// client authentication yet), so the client is refused before the
-	// user is asked to consent rather than at its first token request.
+	// Mutual-TLS client authentication is off in the executor
+	// (ExecutorConfig.AllowTLSClientAuth), so the client is refused before
+	// the user is asked to consent rather than at its first token request.
 	ReasonTLSClientAuth           = "Invalid Client Metadata: token endpoint authentication method tls_client_auth is not supported by this server."
 	ReasonSelfSignedTLSClientAuth = "Invalid Client Metadata: token endpoint authentication method self_signed_tls_client_auth is not supported by this server."
 	ReasonAuthMethodUnsupported   = "Invalid Client Metadata: token endpoint authentication method is not supported by this server."

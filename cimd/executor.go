@@ -45,14 +45,19 @@ type ExecutorConfig struct {
 	// document itself has it.
 	RequiredProperties []string `json:"cimd-required-properties"`
 	// OnlyAllowConfidentialClient accepts only documents whose
-	// token_endpoint_auth_method is private_key_jwt and that carry jwks or
-	// jwks_uri. The seed (Keycloak) also counts tls_client_auth as
-	// confidential, but this server does not support mutual TLS client
-	// authentication yet: documents naming tls_client_auth or
-	// self_signed_tls_client_auth are refused whatever this setting, at the
-	// authorization request, since the token endpoint could not
-	// authenticate them.
+	// token_endpoint_auth_method is private_key_jwt, or tls_client_auth
+	// when AllowTLSClientAuth is set, and that carry jwks or jwks_uri, as
+	// the seed (Keycloak) says. self_signed_tls_client_auth is not among
+	// the seed's confidential methods, so this refuses it.
 	OnlyAllowConfidentialClient bool `json:"only-allow-confidential-client"`
+	// AllowTLSClientAuth accepts documents whose
+	// token_endpoint_auth_method is tls_client_auth or
+	// self_signed_tls_client_auth (RFC 8705 §2). Set it only when the
+	// authorization server authenticates them (authz.Config.MTLS); the
+	// server refuses, before consent, a document whose method it has not
+	// enabled anyway. Off, such documents are refused with
+	// ReasonTLSClientAuth or ReasonSelfSignedTLSClientAuth.
+	AllowTLSClientAuth bool `json:"cimd-allow-tls-client-auth"`
 }
 
 // Executor is the "client-id-metadata-document" policy executor: it
@@ -65,8 +70,9 @@ type ExecutorConfig struct {
 // or fetch), checks the trusted domain of every URL property, the
 // same-domain restriction, the required properties, that the token
 // endpoint can authenticate the document's token_endpoint_auth_method
-// ("none" or "private_key_jwt"; mutual TLS methods are refused, see
-// [ReasonTLSClientAuth]), the confidential-only rule, requires the redirect_uri to match one of the
+// ("none" or "private_key_jwt", and the mutual-TLS methods only with
+// AllowTLSClientAuth; see [ReasonTLSClientAuth]), the confidential-only
+// rule, requires the redirect_uri to match one of the
 // document's redirect_uris (loopback http on any port), and sets r.Client
 // to a storage.Client of Kind storage.ClientMetadataDocument.
 //
@@ -90,6 +96,7 @@ type Executor struct {
 	allowHTTP  bool
 	sameDomain bool
 	confOnly   bool
+	allowMTLS  bool
 	domains    *hostmatch.Matcher
 	patterns   []*hostmatch.Matcher // one per pattern, for RestrictSameDomain
 	required   []string
@@ -110,6 +117,7 @@ func NewExecutor(r *Resolver, cfg ExecutorConfig) (*Executor, error) {
 		allowHTTP:  cfg.AllowHTTP,
 		sameDomain: cfg.RestrictSameDomain,
 		confOnly:   cfg.OnlyAllowConfidentialClient,
+		allowMTLS:  cfg.AllowTLSClientAuth,
 		domains:    m,
 	}
 	for _, p := range m.Patterns() {
@@ -238,15 +246,17 @@ func (e *Executor) Execute(ctx context.Context, req *policy.Request) error {
 	// A client the token endpoint cannot authenticate would be shown to
 	// the user, consented to, and then fail its code exchange with
 	// invalid_client: refuse it here instead.
-	if reason := authMethodReason(m.TokenEndpointAuthMethod); reason != "" {
+	if reason := authMethodReason(m.TokenEndpointAuthMethod, e.allowMTLS); reason != "" {
 		return policyErr(reason)
 	}
 	if e.confOnly {
-		if m.TokenEndpointAuthMethod != metadata.AuthMethodPrivateKeyJWT {
+		switch m.TokenEndpointAuthMethod {
+		case metadata.AuthMethodPrivateKeyJWT, metadata.AuthMethodTLSClientAuth:
+		default:
 			return policyErr(ReasonConfidentialOnly)
 		}
-		// Unreachable with a valid document (private_key_jwt needs keys
-		// and jwks excludes jwks_uri), kept as the profile's own rule.
+		// The seed asks for keys of tls_client_auth clients too; for
+		// private_key_jwt a valid document always has them.
 		if (len(m.JWKS) > 0) == (m.JWKSURI != "") {
 			return policyErr(ReasonConfidentialKeys)
 		}
@@ -260,15 +270,22 @@ func (e *Executor) Execute(ctx context.Context, req *policy.Request) error {
 
 // authMethodReason returns the reason a metadata-document client using
 // token_endpoint_auth_method method is refused, or "" if the token
-// endpoint can authenticate it. Shared-secret methods never get here: the
-// document rules refuse them.
-func authMethodReason(method string) string {
+// endpoint can authenticate it; the mutual-TLS methods pass only with
+// allowMTLS. Shared-secret methods never get here: the document rules
+// refuse them.
+func authMethodReason(method string, allowMTLS bool) string {
 	switch method {
 	case metadata.AuthMethodNone, metadata.AuthMethodPrivateKeyJWT:
 		return ""
 	case metadata.AuthMethodTLSClientAuth:
+		if allowMTLS {
+			return ""
+		}
 		return ReasonTLSClientAuth
 	case metadata.AuthMethodSelfSignedTLSClientAuth:
+		if allowMTLS {
+			return ""
+		}
 		return ReasonSelfSignedTLSClientAuth
 	}
 	return ReasonAuthMethodUnsupported

@@ -214,8 +214,11 @@ func TestExecutorRefusals(t *testing.T) {
 	serve("eviltos", "tos_uri", "https://evilvscode.dev/tos")
 	serve("evilpostlogout", "post_logout_redirect_uris", []string{"https://evil.com/bye"})
 	serve("conf", "token_endpoint_auth_method", "private_key_jwt", "jwks_uri", "https://vscode.dev/jwks.json")
-	serve("tlsnokeys", "token_endpoint_auth_method", "tls_client_auth")
-	serve("tls", "token_endpoint_auth_method", "tls_client_auth", "jwks_uri", "https://vscode.dev/jwks.json")
+	serve("tlsnokeys", "token_endpoint_auth_method", "tls_client_auth", "tls_client_auth_san_dns", "client.vscode.dev")
+	serve("tls", "token_endpoint_auth_method", "tls_client_auth", "jwks_uri", "https://vscode.dev/jwks.json", "tls_client_auth_subject_dn", "CN=client,O=VS Code")
+	serve("tlsnosubject", "token_endpoint_auth_method", "tls_client_auth")
+	serve("tlstwosubjects", "token_endpoint_auth_method", "tls_client_auth", "tls_client_auth_san_dns", "client.vscode.dev", "tls_client_auth_san_ip", "192.0.2.1")
+	serve("subjectwithoutmtls", "tls_client_auth_san_dns", "client.vscode.dev")
 	serve("selfsigned", "token_endpoint_auth_method", "self_signed_tls_client_auth", "jwks_uri", "https://vscode.dev/jwks.json")
 	serve("examplesite", "client_uri", "https://example.com/")
 	serve("privjwk", "token_endpoint_auth_method", "private_key_jwt", "jwks", map[string]any{"keys": []any{map[string]any{
@@ -346,11 +349,22 @@ func TestExecutorRefusals(t *testing.T) {
 		{"confidential only, tls_client_auth without keys", withCfg(func(c *cimd.ExecutorConfig) { c.OnlyAllowConfidentialClient = true }), neg("tlsnokeys"), loop, 0, cimd.ClassPolicy, cimd.ReasonTLSClientAuth},
 		{"confidential only, self_signed_tls_client_auth", withCfg(func(c *cimd.ExecutorConfig) { c.OnlyAllowConfidentialClient = true }), neg("selfsigned"), loop, 0, cimd.ClassPolicy, cimd.ReasonSelfSignedTLSClientAuth},
 
-		// Authentication methods the token endpoint cannot check (no mTLS),
-		// refused before consent whatever the profile.
+		// Mutual-TLS methods, refused before consent unless the profile
+		// allows them (AllowTLSClientAuth).
 		{"tls_client_auth", seedConfig(), neg("tls"), loop, 0, cimd.ClassPolicy, cimd.ReasonTLSClientAuth},
 		{"tls_client_auth without keys", seedConfig(), neg("tlsnokeys"), loop, 0, cimd.ClassPolicy, cimd.ReasonTLSClientAuth},
 		{"self_signed_tls_client_auth", seedConfig(), neg("selfsigned"), loop, 0, cimd.ClassPolicy, cimd.ReasonSelfSignedTLSClientAuth},
+		{"mtls allowed, confidential only, self_signed_tls_client_auth", withCfg(func(c *cimd.ExecutorConfig) {
+			c.AllowTLSClientAuth, c.OnlyAllowConfidentialClient = true, true
+		}), neg("selfsigned"), loop, 0, cimd.ClassPolicy, cimd.ReasonConfidentialOnly},
+		{"mtls allowed, confidential only, tls_client_auth without keys", withCfg(func(c *cimd.ExecutorConfig) {
+			c.AllowTLSClientAuth, c.OnlyAllowConfidentialClient = true, true
+		}), neg("tlsnokeys"), loop, 0, cimd.ClassPolicy, cimd.ReasonConfidentialKeys},
+		// RFC 8705 §2.1.2: exactly one subject value, and only with
+		// tls_client_auth.
+		{"mtls allowed, tls_client_auth without subject", withCfg(func(c *cimd.ExecutorConfig) { c.AllowTLSClientAuth = true }), neg("tlsnosubject"), loop, 0, cimd.ClassDocument, cimd.ReasonInvalidMetadata},
+		{"mtls allowed, tls_client_auth with two subjects", withCfg(func(c *cimd.ExecutorConfig) { c.AllowTLSClientAuth = true }), neg("tlstwosubjects"), loop, 0, cimd.ClassDocument, cimd.ReasonInvalidMetadata},
+		{"subject member on a public client", withCfg(func(c *cimd.ExecutorConfig) { c.AllowTLSClientAuth = true }), neg("subjectwithoutmtls"), loop, 0, cimd.ClassDocument, cimd.ReasonInvalidMetadata},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -394,6 +408,15 @@ func TestExecutorAccepts(t *testing.T) {
 		"client_id": neg("sameweb"), "client_name": "Web", "client_uri": "https://app.vscode.dev/",
 		"redirect_uris": []string{"https://login.vscode.dev/cb"},
 	}))
+	s.json(neg("tls"), encode(t, with(vscodeDoc(), "client_id", neg("tls"), "token_endpoint_auth_method", "tls_client_auth",
+		"tls_client_auth_subject_dn", "CN=client,O=VS Code")))
+	s.json(neg("tlskeys"), encode(t, with(vscodeDoc(), "client_id", neg("tlskeys"), "token_endpoint_auth_method", "tls_client_auth",
+		"tls_client_auth_san_uri", "spiffe://vscode.dev/client", "jwks_uri", "https://vscode.dev/jwks.json")))
+	s.json(neg("selfsigned"), encode(t, with(vscodeDoc(), "client_id", neg("selfsigned"), "token_endpoint_auth_method", "self_signed_tls_client_auth",
+		"jwks_uri", "https://vscode.dev/jwks.json")))
+	mtls := cimd.ExecutorConfig{TrustedDomains: []string{"vscode.dev", "127.0.0.1"}, AllowTLSClientAuth: true}
+	mtlsConf := mtls
+	mtlsConf.OnlyAllowConfidentialClient = true
 	lovable := "https://vscode.dev/ok/lovable.json"
 	s.json(lovable, encode(t, with(docFor(lovable), "code_challenge_methods_used", []string{"S256"})))
 	cases := []struct {
@@ -407,6 +430,9 @@ func TestExecutorAccepts(t *testing.T) {
 		{"confidential", cimd.ExecutorConfig{TrustedDomains: []string{"vscode.dev", "127.0.0.1"}, OnlyAllowConfidentialClient: true}, neg("conf"), "https://vscode.dev/redirect"},
 		{"same domain by wildcard", cimd.ExecutorConfig{TrustedDomains: []string{"vscode.dev", "*.vscode.dev"}, RestrictSameDomain: true}, neg("sameweb"), "https://login.vscode.dev/cb"},
 		{"case-insensitive patterns", cimd.ExecutorConfig{TrustedDomains: []string{"VSCode.Dev", "127.0.0.1"}}, vscodeID, "http://127.0.0.1:1/"},
+		{"mtls allowed, tls_client_auth", mtls, neg("tls"), "http://127.0.0.1:1/"},
+		{"mtls allowed, self_signed_tls_client_auth", mtls, neg("selfsigned"), "http://127.0.0.1:1/"},
+		{"mtls allowed, confidential only, tls_client_auth with keys", mtlsConf, neg("tlskeys"), "http://127.0.0.1:1/"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -434,7 +460,7 @@ func TestExecutorTokenEvents(t *testing.T) {
 	// A document naming mutual TLS gets no tokens either (it may have
 	// changed since the authorization request).
 	tls := "https://vscode.dev/tls/client.json"
-	s.json(tls, encode(t, with(vscodeDoc(), "client_id", tls, "token_endpoint_auth_method", "tls_client_auth")))
+	s.json(tls, encode(t, with(vscodeDoc(), "client_id", tls, "token_endpoint_auth_method", "tls_client_auth", "tls_client_auth_san_dns", "client.vscode.dev")))
 	req = &policy.Request{Event: policy.EventTokenRequest, ClientID: tls, GrantType: "authorization_code"}
 	pe := wantPolicyErr(t, newExec(t, r, seedConfig()).Execute(bg, req), "invalid_client", cimd.ClassPolicy, cimd.ReasonTLSClientAuth)
 	if !strings.Contains(pe.Reason, "token endpoint authentication method tls_client_auth is not supported by this server") {
@@ -442,6 +468,15 @@ func TestExecutorTokenEvents(t *testing.T) {
 	}
 	if req.Client != nil {
 		t.Fatal("client set on a refused token request")
+	}
+	// With mutual TLS allowed the token request gets the client, whose
+	// certificate the token endpoint then checks.
+	req = &policy.Request{Event: policy.EventTokenRequest, ClientID: tls, GrantType: "authorization_code"}
+	allow := seedConfig()
+	allow.AllowTLSClientAuth = true
+	if err := newExec(t, r, allow).Execute(bg, req); err != nil || req.Client == nil ||
+		req.Client.Metadata.TLSClientAuthSANDNS != "client.vscode.dev" {
+		t.Fatalf("tls_client_auth with AllowTLSClientAuth: %v", err)
 	}
 	// No redirect_uri is needed at the token endpoint.
 	e = newExec(t, r, seedConfig())

@@ -119,7 +119,10 @@ type Config struct {
 	// authentication methods the server implements. A registration asking
 	// for another one is refused: substituting a method would leave the
 	// client unable to authenticate. nil means none, client_secret_basic,
-	// client_secret_post and private_key_jwt.
+	// client_secret_post and private_key_jwt. List tls_client_auth or
+	// self_signed_tls_client_auth only if the token endpoint checks them
+	// (package authz fills this list with them when its Config.MTLS
+	// enables them).
 	TokenEndpointAuthMethodsSupported []string
 
 	// Policies are client policies evaluated at policy.EventRegistration,

@@ -64,7 +64,13 @@
 //   - Confidential clients (client_secret_basic, client_secret_post) get a
 //     256-bit client_secret; client_secret_expires_at is 0 unless
 //     Config.SecretLifetime is set. private_key_jwt needs jwks or jwks_uri
-//     (jwks_uri is not fetched here).
+//     (jwks_uri is not fetched here). The mutual-TLS methods (RFC 8705)
+//     are registered only where Config.TokenEndpointAuthMethodsSupported
+//     lists them (package authz does when its Config.MTLS enables them):
+//     tls_client_auth with exactly one tls_client_auth_subject_dn or
+//     tls_client_auth_san_* value, self_signed_tls_client_auth with jwks
+//     (each key carrying its x5c certificate) or jwks_uri; neither gets a
+//     secret.
 //   - The client is stored with a random 128-bit client_id, which never
 //     contains ':' or '/' and so never looks like a Client ID Metadata
 //     Document URL, and lapses after Config.UnusedClientTTL unless the

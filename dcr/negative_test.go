@@ -68,8 +68,18 @@ func TestRegistrationRefused(t *testing.T) {
 		{"authorization_code not offered", func(c *dcr.Config) { c.GrantTypesSupported = []string{"client_credentials"} },
 			req{body: `{"redirect_uris":["https://app.example.com/cb"]}`},
 			400, "invalid_client_metadata", "authorization_code is not supported"},
-		{"unsupported auth method", nil, req{body: `{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"tls_client_auth"}`},
-			400, "invalid_client_metadata", "tls_client_auth"},
+		{"unsupported auth method", nil, req{body: `{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"tls_client_auth","tls_client_auth_san_dns":"a.example"}`},
+			400, "invalid_client_metadata", "'tls_client_auth' is not supported"},
+		{"self_signed_tls_client_auth not offered", nil, req{body: `{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"self_signed_tls_client_auth","jwks_uri":"https://app.example.com/jwks"}`},
+			400, "invalid_client_metadata", "'self_signed_tls_client_auth' is not supported"},
+		{"tls_client_auth without subject", mtlsOffered, req{body: `{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"tls_client_auth"}`},
+			400, "invalid_client_metadata", "exactly one of tls_client_auth_subject_dn"},
+		{"tls_client_auth with a malformed DN", mtlsOffered, req{body: `{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"tls_client_auth","tls_client_auth_subject_dn":"CN=a;O=b"}`},
+			400, "invalid_client_metadata", "tls_client_auth_subject_dn"},
+		{"subject member with a secret", mtlsOffered, req{body: `{"redirect_uris":["https://app.example.com/cb"],"tls_client_auth_san_ip":"192.0.2.1"}`},
+			400, "invalid_client_metadata", "only allowed with token_endpoint_auth_method tls_client_auth"},
+		{"self_signed_tls_client_auth key without x5c", mtlsOffered, req{body: `{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"self_signed_tls_client_auth","jwks":{"keys":[` + pub + `]}}`},
+			400, "invalid_client_metadata", "x5c"},
 		{"unknown auth method", nil, req{body: `{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"magic"}`},
 			400, "invalid_client_metadata", "magic"},
 		{"oversize body", nil, req{body: huge}, 400, "invalid_client_metadata", "exceeds"},
@@ -361,4 +371,10 @@ func TestIPv6CallersShareASlash64(t *testing.T) {
 	if rec := f.do(t, req{body: vscodeBody, remote: "[2001:db8:1:3::1]:5"}); rec.Code != http.StatusCreated {
 		t.Errorf("other /64: %d", rec.Code)
 	}
+}
+
+// mtlsOffered offers the mutual-TLS methods (RFC 8705), as package authz
+// does when its Config.MTLS enables them.
+func mtlsOffered(c *dcr.Config) {
+	c.TokenEndpointAuthMethodsSupported = []string{"none", "client_secret_basic", "tls_client_auth", "self_signed_tls_client_auth"}
 }

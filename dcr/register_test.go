@@ -5,6 +5,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -19,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/nqrust/identity/dcr"
+	"github.com/nqrust/identity/internal/mtlstest"
 	"github.com/nqrust/identity/storage"
 	"github.com/nqrust/identity/storage/memory"
 )
@@ -286,6 +289,47 @@ func TestConfidentialPrivateKeyJWT(t *testing.T) {
 	raw, _ := json.Marshal(m["jwks"])
 	if err := json.Unmarshal(raw, &echoed); err != nil || len(echoed.Keys) != 1 || echoed.Keys[0].KeyID != "k1" {
 		t.Errorf("jwks not echoed: %v %s", err, raw)
+	}
+}
+
+// TestMutualTLSRegistration: where the server offers them, a
+// tls_client_auth client registers its one certificate subject and a
+// self_signed_tls_client_auth client its certificate (x5c); neither gets
+// a secret, both are echoed, and an RFC 7592 update can move the client
+// from one subject to another.
+func TestMutualTLSRegistration(t *testing.T) {
+	f := newFixture(t, mtlsOffered)
+	m := f.mustRegister(t, `{"redirect_uris":["https://agent.example.com/cb"],"token_endpoint_auth_method":"tls_client_auth",
+		"tls_client_auth_subject_dn":"CN=agent,O=Example,C=US"}`, nil)
+	if _, ok := m["client_secret"]; ok {
+		t.Error("tls_client_auth client got a client_secret")
+	}
+	if m.str("tls_client_auth_subject_dn") != "CN=agent,O=Example,C=US" || m.str("token_endpoint_auth_method") != "tls_client_auth" {
+		t.Errorf("not echoed: %v", m)
+	}
+	stored, err := f.store.GetClient(context.Background(), m.str("client_id"))
+	if err != nil || stored.Metadata.TLSClientAuthSubjectDN != "CN=agent,O=Example,C=US" {
+		t.Fatalf("stored: %+v %v", stored, err)
+	}
+	rec := f.do(t, req{method: http.MethodPut, path: itemPath(m), headers: bearer(m.str("registration_access_token")),
+		body: `{"client_id":"` + m.str("client_id") + `","redirect_uris":["https://agent.example.com/cb"],
+		"token_endpoint_auth_method":"tls_client_auth","tls_client_auth_san_uri":"spiffe://example.com/agent"}`})
+	if rec.Code != http.StatusOK {
+		t.Fatalf("PUT: %d %s", rec.Code, rec.Body)
+	}
+	stored, _ = f.store.GetClient(context.Background(), m.str("client_id"))
+	if stored.Metadata.TLSClientAuthSubjectDN != "" || stored.Metadata.TLSClientAuthSANURI != "spiffe://example.com/agent" {
+		t.Fatalf("update kept the old subject: %+v", stored.Metadata)
+	}
+
+	cert := mtlstest.SelfSigned(t, x509.Certificate{Subject: pkix.Name{CommonName: "self"}})
+	m = f.mustRegister(t, `{"redirect_uris":["https://agent.example.com/cb"],"token_endpoint_auth_method":"self_signed_tls_client_auth",
+		"jwks":`+string(mtlstest.JWKS(t, cert))+`}`, nil)
+	var echoed jose.JSONWebKeySet
+	raw, _ := json.Marshal(m["jwks"])
+	if err := json.Unmarshal(raw, &echoed); err != nil || len(echoed.Keys) != 1 || len(echoed.Keys[0].Certificates) != 1 ||
+		!echoed.Keys[0].Certificates[0].Equal(cert.Leaf) || m["client_secret"] != nil {
+		t.Fatalf("self-signed registration: %v %v", err, m)
 	}
 }
 

@@ -64,4 +64,24 @@ type Client struct {
 	ApplicationType string `json:"application_type,omitempty"`
 	// PostLogoutRedirectURIs is "post_logout_redirect_uris".
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+
+	// The RFC 8705 §2.1.2 members name the certificate a tls_client_auth
+	// client authenticates with. Such a client registers exactly one of
+	// them; other clients none.
+
+	// TLSClientAuthSubjectDN is "tls_client_auth_subject_dn": the
+	// certificate's subject distinguished name, in RFC 4514 string form.
+	TLSClientAuthSubjectDN string `json:"tls_client_auth_subject_dn,omitempty"`
+	// TLSClientAuthSANDNS is "tls_client_auth_san_dns": a dNSName subject
+	// alternative name of the certificate.
+	TLSClientAuthSANDNS string `json:"tls_client_auth_san_dns,omitempty"`
+	// TLSClientAuthSANURI is "tls_client_auth_san_uri": a
+	// uniformResourceIdentifier subject alternative name.
+	TLSClientAuthSANURI string `json:"tls_client_auth_san_uri,omitempty"`
+	// TLSClientAuthSANIP is "tls_client_auth_san_ip": an iPAddress subject
+	// alternative name, in dotted-decimal (IPv4) or RFC 5952 (IPv6) text.
+	TLSClientAuthSANIP string `json:"tls_client_auth_san_ip,omitempty"`
+	// TLSClientAuthSANEmail is "tls_client_auth_san_email": an rfc822Name
+	// subject alternative name.
+	TLSClientAuthSANEmail string `json:"tls_client_auth_san_email,omitempty"`
 }

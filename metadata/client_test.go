@@ -1,10 +1,14 @@
 package metadata
 
 import (
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/nqrust/identity/internal/mtlstest"
 )
 
 // Real bodies sent by MCP clients (see the project's reference notes).
@@ -132,6 +136,8 @@ func TestParseClientShape(t *testing.T) {
 		{"issued_at float", `{"client_id_issued_at":1.5}`, "client_id_issued_at"},
 		{"jwks array", `{"jwks":[]}`, "jwks"},
 		{"jwks string", `{"jwks":"{}"}`, "jwks"},
+		{"tls subject dn array", `{"tls_client_auth_subject_dn":["CN=a"]}`, "tls_client_auth_subject_dn"},
+		{"tls san ip number", `{"tls_client_auth_san_ip":3232235777}`, "tls_client_auth_san_ip"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,6 +175,12 @@ func TestParseClientLenient(t *testing.T) {
 	if d := mustParse(t, `{}`); d.ClientSecretExpiresAt != nil {
 		t.Error("absent client_secret_expires_at decoded as present")
 	}
+	m := mustParse(t, `{"tls_client_auth_subject_dn":"CN=a","tls_client_auth_san_dns":"a.example","tls_client_auth_san_uri":"urn:a",
+		"tls_client_auth_san_ip":"192.0.2.1","tls_client_auth_san_email":"a@a.example"}`)
+	if m.TLSClientAuthSubjectDN != "CN=a" || m.TLSClientAuthSANDNS != "a.example" || m.TLSClientAuthSANURI != "urn:a" ||
+		m.TLSClientAuthSANIP != "192.0.2.1" || m.TLSClientAuthSANEmail != "a@a.example" {
+		t.Errorf("RFC 8705 members not decoded: %+v", m)
+	}
 }
 
 const (
@@ -194,6 +206,13 @@ func TestClientValidate(t *testing.T) {
 		field  string
 	}
 	const meta, redir = ErrCodeInvalidClientMetadata, ErrCodeInvalidRedirectURI
+	x5cJWKS := mtlstest.JWKS(t, mtlstest.SelfSigned(t, x509.Certificate{Subject: pkix.Name{CommonName: "self"}}))
+	tlsAuth := func(f func(c *Client)) func(c *Client) {
+		return func(c *Client) {
+			c.TokenEndpointAuthMethod = AuthMethodTLSClientAuth
+			f(c)
+		}
+	}
 	tests := []tc{
 		{"base", func(c *Client) {}, ClientValidation{}, "", ""},
 		{"loopback 127", func(c *Client) { c.RedirectURIs = []string{"http://127.0.0.1:8080/cb"} }, ClientValidation{}, "", ""},
@@ -286,6 +305,39 @@ func TestClientValidate(t *testing.T) {
 		{"scope ok", func(c *Client) { c.Scope = "openid mcp:tools  offline_access" }, ClientValidation{}, "", ""},
 		{"too many contacts", func(c *Client) { c.Contacts = slices.Repeat([]string{"a@example.com"}, MaxContacts+1) }, ClientValidation{}, meta, "contacts"},
 		{"post logout javascript", func(c *Client) { c.PostLogoutRedirectURIs = []string{"javascript:x"} }, ClientValidation{}, meta, "post_logout_redirect_uris"},
+
+		// RFC 8705 §2.1.2: tls_client_auth names exactly one subject value.
+		{"tls_client_auth subject dn", tlsAuth(func(c *Client) { c.TLSClientAuthSubjectDN = "CN=client,O=Example,C=US" }), ClientValidation{}, "", ""},
+		{"tls_client_auth san dns", tlsAuth(func(c *Client) { c.TLSClientAuthSANDNS = "client.example.com" }), ClientValidation{}, "", ""},
+		{"tls_client_auth san uri", tlsAuth(func(c *Client) { c.TLSClientAuthSANURI = "spiffe://example.com/client" }), ClientValidation{}, "", ""},
+		{"tls_client_auth san ip", tlsAuth(func(c *Client) { c.TLSClientAuthSANIP = "2001:db8::7" }), ClientValidation{}, "", ""},
+		{"tls_client_auth san email", tlsAuth(func(c *Client) { c.TLSClientAuthSANEmail = "client@example.com" }), ClientValidation{}, "", ""},
+		{"tls_client_auth without subject", tlsAuth(func(c *Client) {}), ClientValidation{}, meta, "token_endpoint_auth_method"},
+		{"tls_client_auth two subjects", tlsAuth(func(c *Client) {
+			c.TLSClientAuthSANDNS, c.TLSClientAuthSANIP = "client.example.com", "192.0.2.1"
+		}), ClientValidation{}, meta, "token_endpoint_auth_method"},
+		{"tls_client_auth bad dn", tlsAuth(func(c *Client) { c.TLSClientAuthSubjectDN = "CN=a;O=b" }), ClientValidation{}, meta, "tls_client_auth_subject_dn"},
+		{"tls_client_auth unknown dn attribute", tlsAuth(func(c *Client) { c.TLSClientAuthSubjectDN = "NICKNAME=a" }), ClientValidation{}, meta, "tls_client_auth_subject_dn"},
+		{"tls_client_auth dn control", tlsAuth(func(c *Client) { c.TLSClientAuthSubjectDN = "CN=a\nb" }), ClientValidation{}, meta, "tls_client_auth_subject_dn"},
+		{"tls_client_auth bad dns", tlsAuth(func(c *Client) { c.TLSClientAuthSANDNS = "client..example.com" }), ClientValidation{}, meta, "tls_client_auth_san_dns"},
+		{"tls_client_auth relative uri", tlsAuth(func(c *Client) { c.TLSClientAuthSANURI = "client" }), ClientValidation{}, meta, "tls_client_auth_san_uri"},
+		{"tls_client_auth bad ip", tlsAuth(func(c *Client) { c.TLSClientAuthSANIP = "192.0.2" }), ClientValidation{}, meta, "tls_client_auth_san_ip"},
+		{"tls_client_auth bad email", tlsAuth(func(c *Client) { c.TLSClientAuthSANEmail = "client" }), ClientValidation{}, meta, "tls_client_auth_san_email"},
+		{"subject with private_key_jwt", func(c *Client) {
+			c.TokenEndpointAuthMethod, c.JWKSURI, c.TLSClientAuthSANDNS = "private_key_jwt", "https://app.example.com/jwks.json", "client.example.com"
+		}, ClientValidation{}, meta, "tls_client_auth_san_dns"},
+		{"subject with self_signed", func(c *Client) {
+			c.TokenEndpointAuthMethod, c.JWKS, c.TLSClientAuthSubjectDN = "self_signed_tls_client_auth", x5cJWKS, "CN=self"
+		}, ClientValidation{}, meta, "tls_client_auth_subject_dn"},
+		{"subject without method", func(c *Client) { c.TokenEndpointAuthMethod, c.TLSClientAuthSANEmail = "", "a@example.com" }, ClientValidation{}, meta, "tls_client_auth_san_email"},
+		{"self_signed with x5c", func(c *Client) { c.TokenEndpointAuthMethod, c.JWKS = "self_signed_tls_client_auth", x5cJWKS }, ClientValidation{}, "", ""},
+		{"self_signed with jwks_uri", func(c *Client) {
+			c.TokenEndpointAuthMethod, c.JWKSURI = "self_signed_tls_client_auth", "https://app.example.com/jwks.json"
+		}, ClientValidation{}, "", ""},
+		{"self_signed without x5c", func(c *Client) {
+			c.TokenEndpointAuthMethod, c.JWKS = "self_signed_tls_client_auth", []byte(`{"keys":[`+ecPublicJWK+`]}`)
+		}, ClientValidation{}, meta, "jwks"},
+		{"self_signed without keys", func(c *Client) { c.TokenEndpointAuthMethod = "self_signed_tls_client_auth" }, ClientValidation{}, meta, "token_endpoint_auth_method"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

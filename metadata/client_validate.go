@@ -13,6 +13,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/nqrust/identity/internal/certmatch"
 	"github.com/nqrust/identity/internal/jsonlimit"
 )
 
@@ -261,6 +262,16 @@ func (c *Client) decodeMember(key string, raw json.RawMessage) error {
 		target, kind = &c.ApplicationType, "a string"
 	case "post_logout_redirect_uris":
 		target, kind = &c.PostLogoutRedirectURIs, "an array of strings"
+	case "tls_client_auth_subject_dn":
+		target, kind = &c.TLSClientAuthSubjectDN, "a string"
+	case "tls_client_auth_san_dns":
+		target, kind = &c.TLSClientAuthSANDNS, "a string"
+	case "tls_client_auth_san_uri":
+		target, kind = &c.TLSClientAuthSANURI, "a string"
+	case "tls_client_auth_san_ip":
+		target, kind = &c.TLSClientAuthSANIP, "a string"
+	case "tls_client_auth_san_email":
+		target, kind = &c.TLSClientAuthSANEmail, "a string"
 	default:
 		return nil
 	}
@@ -326,6 +337,14 @@ type ClientValidation struct {
 //     client_secret_post, client_secret_jwt, private_key_jwt,
 //     tls_client_auth, self_signed_tls_client_auth; private_key_jwt and
 //     self_signed_tls_client_auth need jwks or jwks_uri.
+//   - tls_client_auth needs exactly one of tls_client_auth_subject_dn (an
+//     RFC 4514 distinguished name), tls_client_auth_san_dns (a DNS name),
+//     tls_client_auth_san_uri (an absolute URI), tls_client_auth_san_ip (an
+//     IP address) and tls_client_auth_san_email (an email address) (RFC
+//     8705 §2.1.2); other methods may carry none of them.
+//     self_signed_tls_client_auth with inline jwks needs an x5c certificate
+//     in every key, since the client is recognised by that certificate
+//     (RFC 8705 §2.2); keys behind jwks_uri are checked when used.
 //   - grant_types: implicit and password refused; authorization_code,
 //     refresh_token and client_credentials accepted; others refused unless
 //     IgnoreUnknownGrantTypes. client_credentials needs an authentication
@@ -378,6 +397,9 @@ func (c *Client) validate(opts ClientValidation) *ClientError {
 		return metaErr("token_endpoint_auth_method", "token_endpoint_auth_method %s is not supported", quote(c.TokenEndpointAuthMethod))
 	}
 
+	if err := c.validateTLSClientAuth(); err != nil {
+		return err
+	}
 	if err := c.validateGrants(opts); err != nil {
 		return err
 	}
@@ -403,12 +425,20 @@ func (c *Client) validate(opts ClientValidation) *ClientError {
 		if c.JWKSURI != "" {
 			return metaErr("jwks", "jwks and jwks_uri must not both be present")
 		}
-		if _, err := ParsePublicJWKS(c.JWKS); err != nil {
+		ks, err := ParsePublicJWKS(c.JWKS)
+		if err != nil {
 			var ce *ClientError
 			if errors.As(err, &ce) {
 				return ce
 			}
 			return metaErr("jwks", "jwks is not a valid JWK Set")
+		}
+		if c.TokenEndpointAuthMethod == AuthMethodSelfSignedTLSClientAuth {
+			for i, k := range ks.Keys {
+				if len(k.Certificates) == 0 {
+					return metaErr("jwks", "jwks key %d has no x5c certificate, which self_signed_tls_client_auth needs", i)
+				}
+			}
 		}
 	}
 
@@ -436,6 +466,46 @@ func (c *Client) validate(opts ClientValidation) *ClientError {
 		if err := checkText("contacts", ct, MaxContactLength); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// tlsSubjectMembers lists the RFC 8705 §2.1.2 members with their values.
+func (c *Client) tlsSubjectMembers() [5]struct{ field, value string } {
+	return [5]struct{ field, value string }{
+		{certmatch.MemberSubjectDN, c.TLSClientAuthSubjectDN},
+		{certmatch.MemberSANDNS, c.TLSClientAuthSANDNS},
+		{certmatch.MemberSANURI, c.TLSClientAuthSANURI},
+		{certmatch.MemberSANIP, c.TLSClientAuthSANIP},
+		{certmatch.MemberSANEmail, c.TLSClientAuthSANEmail},
+	}
+}
+
+// validateTLSClientAuth applies the RFC 8705 §2.1.2 rules: a
+// tls_client_auth client names its certificate by exactly one well-formed
+// subject value; any other client names none.
+func (c *Client) validateTLSClientAuth() *ClientError {
+	for _, m := range c.tlsSubjectMembers() {
+		if err := checkText(m.field, m.value, MaxURILength); err != nil {
+			return err
+		}
+	}
+	if c.TokenEndpointAuthMethod != AuthMethodTLSClientAuth {
+		for _, m := range c.tlsSubjectMembers() {
+			if m.value != "" {
+				return metaErr(m.field, "%s is only allowed with token_endpoint_auth_method tls_client_auth", m.field)
+			}
+		}
+		return nil
+	}
+	_, err := certmatch.ParseSubject(c.TLSClientAuthSubjectDN, c.TLSClientAuthSANDNS, c.TLSClientAuthSANURI,
+		c.TLSClientAuthSANIP, c.TLSClientAuthSANEmail)
+	if err != nil {
+		var fe *certmatch.FieldError
+		if errors.As(err, &fe) && fe.Field != "" {
+			return metaErr(fe.Field, "%s", fe.Error())
+		}
+		return metaErr("token_endpoint_auth_method", "%s", err.Error())
 	}
 	return nil
 }

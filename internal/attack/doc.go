@@ -19,7 +19,10 @@
 // only). Outside hosts (vscode.dev and friends) are one local TLS server
 // reached through an injected DNS table, so names that resolve to
 // loopback, private, link-local or other special addresses meet the real
-// address policy.
+// address policy. TestMutualTLSImpersonation adds mutual-TLS clients
+// (RFC 8705 tls_client_auth and self_signed_tls_client_auth) to its world,
+// whose listener terminates plain HTTP: no request carries a handshake
+// certificate, whatever its headers say.
 //
 // Every case asserts the exact refusal: status and OAuth error code, no
 // redirect or a redirect only to the registered URI (with iss and state),
@@ -31,7 +34,8 @@
 //	redirect/, mixup/            open redirection, redirect_uri tricks, iss (RFC 9207), 303 after POST
 //	pkce/, code/, refresh/       PKCE downgrade, code theft/injection/replay, refresh reuse
 //	token-type/, audience/       token confusion, two resources on one origin
-//	impersonation/               client_id tricks, untrusted metadata documents
+//	impersonation/               client_id tricks, untrusted metadata documents,
+//	                             mutual-TLS clients without their certificate
 //	forged/, client-assertion/,  alg confusion, kid injection, time claims,
 //	jwks-uri/                    client assertions, jwks_uri poisoning
 //	ssrf/                        metadata-document and other fetches
