@@ -173,12 +173,7 @@ func (t *grantTable) encodeGrant(g *storage.Grant) []byte {
 // grantCopy decodes grant slot i into a fresh Grant.
 func (t *grantTable) grantCopy(i uint32) *storage.Grant {
 	sl := t.grants.at(i)
-	box := new(struct {
-		g  storage.Grant
-		ss [4]string
-	})
-	d := decode(t.data.view(sl.ref), box.ss[:])
-	g := &box.g
+	g, d := boxed[storage.Grant](t.data.view(sl.ref))
 	g.ID = d.str()
 	g.Subject = d.str()
 	g.ClientID = d.str()
@@ -366,12 +361,7 @@ func (t *grantTable) encodeCode(c *storage.AuthorizationCode) []byte {
 
 // codeCopy decodes code slot i into a fresh AuthorizationCode.
 func (t *grantTable) codeCopy(i uint32) *storage.AuthorizationCode {
-	box := new(struct {
-		c  storage.AuthorizationCode
-		ss [4]string
-	})
-	d := decode(t.data.view(t.codes.at(i).ref), box.ss[:])
-	c := &box.c
+	c, d := boxed[storage.AuthorizationCode](t.data.view(t.codes.at(i).ref))
 	c.Hash = d.hash()
 	c.GrantID = d.str()
 	c.ClientID = d.str()
@@ -477,12 +467,7 @@ func (t *grantTable) encodeToken(tok *storage.RefreshToken, fid []byte) []byte {
 // family's revocation folded in.
 func (t *grantTable) tokenCopy(i uint32) *storage.RefreshToken {
 	sl := t.tokens.at(i)
-	box := new(struct {
-		t  storage.RefreshToken
-		ss [4]string
-	})
-	d := decode(t.data.view(sl.ref), box.ss[:])
-	c := &box.t
+	c, d := boxed[storage.RefreshToken](t.data.view(sl.ref))
 	c.Hash = d.hash()
 	c.FamilyID = d.str()
 	c.GrantID = d.str()

@@ -167,6 +167,21 @@ func (e *encoder) ptime(p ptime) {
 	}
 }
 
+// boxed returns a new T for decoding view into, allocated together with
+// the backing array of its []string fields when they hold at most four
+// strings: one allocation for the record and one for its bytes, instead
+// of one more per slice.
+func boxed[T any](view []byte) (*T, decoder) {
+	if binary.LittleEndian.Uint32(view) <= 4 {
+		box := new(struct {
+			r  T
+			ss [4]string
+		})
+		return &box.r, decode(view, box.ss[:])
+	}
+	return new(T), decode(view, nil)
+}
+
 // decoder reads a record written by encoder. Its strings are substrings of
 // one copy of the record, and its []string fields share one backing array.
 type decoder struct {

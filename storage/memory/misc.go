@@ -3,7 +3,6 @@ package memory
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"slices"
 	"time"
 
@@ -19,24 +18,6 @@ import (
 //
 // Reads hold only the read lock, so they never touch a table's encoder,
 // which writers share; they decode, which copies.
-
-// miscBoxed returns a new T for decoding view into, allocated together
-// with the backing array of its []string fields when they hold at most
-// four strings: one allocation for the record and one for its bytes,
-// instead of one more per slice.
-func miscBoxed[T any](view []byte) (*T, decoder) {
-	if binary.LittleEndian.Uint32(view) <= 4 {
-		box := new(struct {
-			r  T
-			ss [4]string
-		})
-		return &box.r, decode(view, box.ss[:])
-	}
-	// decode allocates the backing array itself. It holds at least one
-	// string here, so it is non-nil and empty slices still decode as
-	// empty, not nil: decode(view, nil) would turn them nil.
-	return new(T), decode(view, nil)
-}
 
 // requestTable keeps parked authorization requests.
 type requestTable struct {
@@ -91,7 +72,7 @@ func (t *requestTable) encode(r *storage.AuthorizationRequest) []byte {
 // load decodes a fresh copy of the request in slot i.
 func (t *requestTable) load(i uint32) *storage.AuthorizationRequest {
 	s := t.slots.at(i)
-	r, d := miscBoxed[storage.AuthorizationRequest](t.arena.view(s.ref))
+	r, d := boxed[storage.AuthorizationRequest](t.arena.view(s.ref))
 	r.ID = d.str()
 	r.ClientID = d.str()
 	r.RedirectURI = d.str()
@@ -563,7 +544,7 @@ func (t *consentTable) encode(c *storage.Consent) []byte {
 // load decodes a fresh copy of the decision in slot i.
 func (t *consentTable) load(i uint32) *storage.Consent {
 	s := t.slots.at(i)
-	c, d := miscBoxed[storage.Consent](t.arena.view(s.ref))
+	c, d := boxed[storage.Consent](t.arena.view(s.ref))
 	c.Subject = d.str()
 	c.ClientID = d.str()
 	c.Scopes = d.strs()
