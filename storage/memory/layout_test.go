@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 	"unsafe"
 
+	"github.com/nqrust/identity/metadata"
 	"github.com/nqrust/identity/storage"
 )
 
@@ -251,4 +254,44 @@ func TestRecordsRoundTrip(t *testing.T) {
 			t.Errorf("refresh token: %v", err)
 		}
 	})
+}
+
+// TestRecordsAreNotHeapObjects guards what the layout is for from the
+// other side: storing many records must not add heap objects per record
+// (TestSlotsHoldNoPointers checks the types; this checks the whole store,
+// maps, pools and arena included).
+func TestRecordsAreNotHeapObjects(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := New(Options{Clock: func() time.Time { return now }})
+	const n = 20_000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range n {
+		id := strconv.Itoa(i)
+		if err := s.CreateGrant(ctx, &storage.Grant{ID: "g" + id, Subject: "s" + id, ClientID: "c", Scopes: []string{"a"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveCode(ctx, &storage.AuthorizationCode{Hash: storage.HashOf("c" + id), GrantID: "g" + id, Scopes: []string{"a"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveRefreshToken(ctx, &storage.RefreshToken{Hash: storage.HashOf("r" + id), GrantID: "g" + id}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateClient(ctx, &storage.Client{ID: "client" + id, Kind: storage.ClientRegistered,
+			Metadata: metadata.Client{RedirectURIs: []string{"https://example.com/cb"}}}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(s)
+	// 100 000 records (counting families); a layout with an object per
+	// record would add at least that many.
+	if added := int64(after.HeapObjects) - int64(before.HeapObjects); added > 5_000 {
+		t.Errorf("storing %d records added %d heap objects", 5*n, added)
+	} else {
+		t.Logf("%d records, %d heap objects added", 5*n, added)
+	}
 }
