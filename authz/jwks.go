@@ -48,15 +48,39 @@ func (s *Server) remoteKeys(ctx context.Context, uri string, force bool) (*jose.
 	if ok && age < jwksCacheTTL && (!force || age < jwksRefetchAfter) {
 		return ent.keys, false, nil
 	}
+	// One fetch per URL at a time: concurrent requests (a burst of failed
+	// authentications, say) share it instead of each fetching, and the
+	// "at most every 30 s" refetch rule holds under concurrency too.
+	v, err, _ := s.jwksFlight.Do(uri, func() (any, error) {
+		c.mu.Lock()
+		ent, ok := c.entries[uri]
+		c.mu.Unlock()
+		if ok && s.now().Sub(ent.fetched) < jwksRefetchAfter {
+			return ent.keys, nil // fetched by a flight that just ended
+		}
+		// The flight outlives a caller that gives up; the fetch has its
+		// own timeout.
+		return s.fetchKeys(context.WithoutCancel(ctx), uri)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return v.(*jose.JSONWebKeySet), true, nil
+}
+
+// fetchKeys fetches and caches the key set at uri.
+func (s *Server) fetchKeys(ctx context.Context, uri string) (*jose.JSONWebKeySet, error) {
+	now := s.now()
+	c := &s.jwks
 	resp, err := safehttp.Fetch(ctx, s.httpClient, uri, safehttp.GetOptions{
 		MaxBytes: jwksMaxBytes, Accept: jwksAcceptHeaders, RequireJSON: true, Timeout: jwksFetchTimeout,
 	})
 	if err != nil {
-		return nil, false, &Error{Code: ErrCodeInvalidClient, Description: "The client's jwks_uri could not be fetched.", Status: http.StatusUnauthorized, cause: err}
+		return nil, &Error{Code: ErrCodeInvalidClient, Description: "The client's jwks_uri could not be fetched.", Status: http.StatusUnauthorized, cause: err}
 	}
 	ks, err := metadata.ParsePublicJWKS(resp.Body)
 	if err != nil {
-		return nil, false, &Error{Code: ErrCodeInvalidClient, Description: "The client's jwks_uri does not hold a valid public key set.", Status: http.StatusUnauthorized, cause: err}
+		return nil, &Error{Code: ErrCodeInvalidClient, Description: "The client's jwks_uri does not hold a valid public key set.", Status: http.StatusUnauthorized, cause: err}
 	}
 	c.mu.Lock()
 	if c.entries == nil {
@@ -77,5 +101,5 @@ func (s *Server) remoteKeys(ctx context.Context, uri string, force bool) (*jose.
 	}
 	c.entries[uri] = jwksEntry{keys: ks, fetched: now}
 	c.mu.Unlock()
-	return ks, true, nil
+	return ks, nil
 }

@@ -3,16 +3,21 @@ package authz
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -768,4 +773,94 @@ func (w *syncWriter) String() string {
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// TestMTLSConstrainedSubCACannotClaimOtherNames: a subordinate CA that
+// the trust anchor limits to customer-a.example issues leaves whose SAN
+// list holds a permitted name and, as a constructed entry that
+// crypto/x509 neither parses nor checks against the constraints, another
+// client's registered DNS name, IP address, URI or email. The leaf chains fine; it must still not
+// authenticate as that client.
+func TestMTLSConstrainedSubCACannotClaimOtherNames(t *testing.T) {
+	e, p, _ := mtlsEnv(t)
+	now := time.Now()
+	subKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: big.NewInt(77), Subject: pkix.Name{CommonName: "Customer A CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign, PermittedDNSDomainsCritical: true, PermittedDNSDomains: []string{"customer-a.example"},
+	}, p.ca.Cert, subKey.Public(), p.ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := x509.ParseCertificate(subDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		client string
+		extra  asn1.RawValue
+	}{
+		{"mtls-dns", asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 2, IsCompound: true, Bytes: []byte(goodDNS)}},
+		{"mtls-ip", asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 7, IsCompound: true, Bytes: net.ParseIP(goodIP).To4()}},
+		{"mtls-uri", asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 6, IsCompound: true, Bytes: []byte(goodURI)}},
+		{"mtls-email", asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 1, IsCompound: true, Bytes: []byte(goodMail)}},
+	} {
+		extra := tc.extra
+		san, err := asn1.Marshal([]asn1.RawValue{
+			{Class: asn1.ClassContextSpecific, Tag: 2, Bytes: []byte("svc.customer-a.example")}, extra,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+			SerialNumber: big.NewInt(int64(78 + i)), Subject: pkix.Name{CommonName: "customer-a"},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+			ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+			ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 17}, Value: san}},
+		}, sub, leafKey.Public(), subKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert := tls.Certificate{Certificate: [][]byte{leafDER, subDER}, PrivateKey: leafKey}
+		status, tj := decodeToken(t, e.withCert(&cert).post("/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {tc.client}}, "", ""))
+		if status != http.StatusUnauthorized || tj.Error != "invalid_client" {
+			t.Errorf("a leaf of a sub-CA constrained to customer-a.example authenticated as %s: %d %+v", tc.client, status, tj)
+		}
+	}
+}
+
+// TestMTLSConcurrentFailuresFetchJWKSOnce: failed self-signed attempts
+// force a refetch of the client's jwks_uri (a rotated key set may hold the
+// new certificate), but concurrent ones share one fetch and the cached
+// set then holds for 30 s.
+func TestMTLSConcurrentFailuresFetchJWKSOnce(t *testing.T) {
+	e, p, site := mtlsEnv(t)
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"self-remote"}}
+	if status, tj := decodeToken(t, e.withCert(&p.self2).post("/token", form, "", "")); status != 200 {
+		t.Fatalf("registered certificate: %d %+v", status, tj)
+	}
+	e.clock.Advance(time.Minute) // past the refetch interval, within the cache lifetime
+	before := site.fetches.Load()
+	wrong := e.withCert(&p.self) // not registered for self-remote
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp := wrong.post("/token", form, "", "")
+			resp.Body.Close()
+		}()
+	}
+	wg.Wait()
+	if n := site.fetches.Load() - before; n != 1 {
+		t.Errorf("30 concurrent failed attempts fetched the jwks_uri %d times, want 1", n)
+	}
 }

@@ -60,6 +60,7 @@ type Server struct {
 	// lastKIDReload is when an unknown kid last caused a reload.
 	lastKIDReload       atomic.Int64
 	kidReload           singleflight.Group
+	jwksFlight          singleflight.Group // fetches of clients' jwks_uri
 	background          sync.WaitGroup
 	keyPublicationDelay time.Duration
 	keyReloadInterval   time.Duration

@@ -255,3 +255,39 @@ func TestMatchNonString(t *testing.T) {
 		}
 	}
 }
+
+// TestBMPStringUnpairedSurrogates: a BMPString value with an unpaired
+// surrogate must not decode to U+FFFD, or the distinct names D800, DC00
+// and DBFF would all match a registered "CN=\uFFFD" (and each other). A
+// proper pair still decodes.
+func TestBMPStringUnpairedSurrogates(t *testing.T) {
+	name := func(bmp []byte) []byte {
+		type atv struct {
+			Type  asn1.ObjectIdentifier
+			Value asn1.RawValue
+		}
+		type rdnSET []atv // encoding/asn1 writes a SET for a type named *SET
+		raw, err := asn1.Marshal([]rdnSET{{{asn1.ObjectIdentifier{2, 5, 4, 3},
+			asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagBMPString, Bytes: bmp}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	replacement, err := ParseSubject("CN=\uFFFD", "", "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bmp := range [][]byte{{0xd8, 0x00}, {0xdc, 0x00}, {0xdb, 0xff}, {0x00, 0x41, 0xd8, 0x3d}} {
+		if replacement.Match(&x509.Certificate{RawSubject: name(bmp)}) {
+			t.Errorf("BMPString %x matches CN=\\uFFFD", bmp)
+		}
+	}
+	pair, err := ParseSubject("CN=\U0001F600", "", "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pair.Match(&x509.Certificate{RawSubject: name([]byte{0xd8, 0x3d, 0xde, 0x00})}) {
+		t.Error("a BMPString surrogate pair does not match the character it encodes")
+	}
+}

@@ -329,6 +329,16 @@ func derString(v asn1.RawValue) (string, bool) {
 		for i := range u {
 			u[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
 		}
+		// utf16.Decode turns an unpaired surrogate into U+FFFD, which would
+		// make distinct names equal; such a value is compared as DER.
+		for i := 0; i < len(u); i++ {
+			switch {
+			case utf16.IsSurrogate(rune(u[i])) && i+1 < len(u) && utf16.DecodeRune(rune(u[i]), rune(u[i+1])) != utf8.RuneError:
+				i++
+			case utf16.IsSurrogate(rune(u[i])):
+				return "", false
+			}
+		}
 		return string(utf16.Decode(u)), true
 	case 28: // UniversalString, UTF-32BE
 		if len(b)%4 != 0 {

@@ -160,7 +160,7 @@ func (s *Subject) Match(cert *x509.Certificate) bool {
 	return false
 }
 
-// sans are the subject alternative names of a certificate, as raw values.
+// sans are the subject alternative names of a certificate.
 type sans struct {
 	dns, uri, email []string
 	ip              [][]byte
@@ -168,11 +168,20 @@ type sans struct {
 
 var oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
 
-// parseSANs reads the subjectAltName extension itself rather than using
-// the parsed fields of x509.Certificate, whose URIs are re-serialised
-// url.URL values, not the bytes the certificate holds.
+// parseSANs returns the names a certificate may be matched by: exactly
+// those crypto/x509 parsed, because those are the ones Verify checked
+// against the name constraints of the chain. A name that only a more
+// lenient reading finds (a constructed [2] that x509 skips, say) was never
+// constrained, and matching it would let a CA limited to its own domains
+// claim anyone's. DNS names, emails and IP addresses come from the parsed
+// fields; URIs come from the extension's primitive [6] entries, because
+// x509's URIs are re-serialised url.URL values rather than the bytes the
+// certificate holds, and there is one for each of them.
 func parseSANs(cert *x509.Certificate) (sans, bool) {
-	var out sans
+	out := sans{dns: cert.DNSNames, email: cert.EmailAddresses}
+	for _, ip := range cert.IPAddresses {
+		out.ip = append(out.ip, ip)
+	}
 	for _, ext := range cert.Extensions {
 		if !ext.Id.Equal(oidSubjectAltName) {
 			continue
@@ -187,20 +196,14 @@ func parseSANs(cert *x509.Certificate) (sans, bool) {
 			if b, err = asn1.Unmarshal(b, &v); err != nil {
 				return sans{}, false
 			}
-			if v.Class != asn1.ClassContextSpecific {
-				continue
-			}
-			switch v.Tag {
-			case 1: // rfc822Name
-				out.email = append(out.email, string(v.Bytes))
-			case 2: // dNSName
-				out.dns = append(out.dns, string(v.Bytes))
-			case 6: // uniformResourceIdentifier
+			if v.Class == asn1.ClassContextSpecific && v.Tag == 6 && !v.IsCompound {
 				out.uri = append(out.uri, string(v.Bytes))
-			case 7: // iPAddress
-				out.ip = append(out.ip, v.Bytes)
 			}
 		}
+	}
+	if len(out.uri) != len(cert.URIs) {
+		// x509 read the URIs differently; trust neither reading.
+		out.uri = nil
 	}
 	return out, true
 }
