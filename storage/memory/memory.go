@@ -157,7 +157,7 @@ func (s *Store) counts() map[string]int {
 // for another.
 func (s *Store) narrowHashes(mask uint64) {
 	for _, h := range []*hasher{
-		&s.grants.h, &s.clients.h, &s.requests.hash, &s.keys.hash, &s.consents.hash, &s.jtis.hash,
+		&s.grants.h, &s.clients.h, &s.requests.hash, &s.keys.hash, &s.iats.hash, &s.consents.hash, &s.jtis.hash,
 	} {
 		h.mask = mask
 	}

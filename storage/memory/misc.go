@@ -19,38 +19,116 @@ import (
 // Reads hold only the read lock, so they never touch a table's encoder,
 // which writers share; they decode, which copies.
 
-// requestTable keeps parked authorization requests.
-type requestTable struct {
-	mu    locker
-	slots pool[requestSlot]
-	arena arena
-	enc   encoder
-	hash  hasher
-	ids   hindex
-	exp   slotHeap
-}
-
-// requestSlot is a parked request. The record holds every field but
-// ExpiresAt, ID first.
-type requestSlot struct {
+// slotBase is what every slot of these tables holds: its record, the hash
+// of its key and its place in the key index, and its expiry and place in
+// the expiry heap.
+type slotBase struct {
 	ref  aref
-	h    uint64 // hash of the ID
+	h    uint64 // hash of the key
 	link link
 	exp  ptime
 	pos  uint32
 }
 
-func (t *requestTable) init() {
-	t.hash = newHasher()
-	t.ids = newKeyIndex(func(i uint32) *link { return &t.slots.at(i).link },
-		func(i uint32) []byte { return t.arena.view(t.slots.at(i).ref) })
-	t.exp = slotHeap{pos: func(i uint32) *uint32 { return &t.slots.at(i).pos }}
+func (b *slotBase) base() *slotBase { return b }
+
+// keyedSlot is a slot type that embeds slotBase.
+type keyedSlot[S any] interface {
+	*S
+	base() *slotBase
 }
 
-func (t *requestTable) sum(id string) uint64 { return t.hash.sum(id) }
+// keyed is what the tables of this file share: pointer-free slots of type
+// S with their records in an arena, an index by the hash of each record's
+// key, and an expiry heap. Each table adds how its key is found and how
+// its records are encoded.
+type keyed[S any, P keyedSlot[S]] struct {
+	mu    locker
+	slots pool[S]
+	arena arena
+	enc   encoder
+	hash  hasher
+	ids   hindex
+	exp   slotHeap
+	// names, index heads first, under which counts reports
+	names [4]string
+}
 
-// find returns the slot of the request id, or 0.
-func (t *requestTable) find(h uint64, id string) uint32 { return t.ids.find(h, id) }
+// slot returns the shared part of slot i.
+func (t *keyed[S, P]) slot(i uint32) *slotBase { return P(t.slots.at(i)).base() }
+
+// setup prepares the table. keyIndex says whether every record starts
+// with the single key the index finds it by (ids.find, ids.findHash); a
+// table whose key is several fields walks the index itself. plural and
+// one name the table in counts.
+func (t *keyed[S, P]) setup(keyIndex bool, plural, one string) {
+	t.hash = newHasher()
+	link := func(i uint32) *link { return &t.slot(i).link }
+	if keyIndex {
+		t.ids = newKeyIndex(link, func(i uint32) []byte { return t.arena.view(t.slot(i).ref) })
+	} else {
+		t.ids = newHindex(link)
+	}
+	t.exp = slotHeap{pos: func(i uint32) *uint32 { return &t.slot(i).pos }}
+	t.names = [4]string{plural, one + " heap", one + " slots", one + " arena bytes"}
+}
+
+// insert stores the encoded record rec in a new slot filed under the key
+// hash h, expiring at exp, and returns the slot.
+func (t *keyed[S, P]) insert(h uint64, rec []byte, exp ptime) uint32 {
+	i := t.slots.get()
+	b := t.slot(i)
+	b.ref = t.arena.put(rec)
+	b.h = h
+	b.exp = exp
+	t.ids.add(h, i)
+	t.exp.track(i, exp)
+	return i
+}
+
+// setExpiry moves slot i's expiry.
+func (t *keyed[S, P]) setExpiry(i uint32, exp ptime) {
+	t.slot(i).exp = exp
+	t.exp.track(i, exp)
+}
+
+// drop deletes slot i and its record.
+func (t *keyed[S, P]) drop(i uint32) {
+	b := t.slot(i)
+	t.ids.remove(b.h, i)
+	t.exp.remove(i)
+	t.arena.release(b.ref)
+	t.slots.put(i)
+}
+
+// purge deletes up to limit records expired at now.
+func (t *keyed[S, P]) purge(now time.Time, limit int) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.exp.purge(packTime(now), limit, t.drop)
+}
+
+// counts adds the table's bookkeeping sizes to m, for tests that check a
+// purge leaves nothing behind.
+func (t *keyed[S, P]) counts(m map[string]int) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	m[t.names[0]] += t.ids.len()
+	m[t.names[1]] += t.exp.len()
+	m[t.names[2]] += t.slots.inUse
+	m[t.names[3]] += t.arena.live
+}
+
+// requestTable keeps parked authorization requests.
+type requestTable struct {
+	keyed[requestSlot, *requestSlot]
+}
+
+// requestSlot is a parked request. The record holds every field but
+// ExpiresAt, ID first.
+type requestSlot struct{ slotBase }
+
+func (t *requestTable) init() { t.setup(true, "requests", "request") }
 
 func (t *requestTable) encode(r *storage.AuthorizationRequest) []byte {
 	e := &t.enc
@@ -88,15 +166,6 @@ func (t *requestTable) load(i uint32) *storage.AuthorizationRequest {
 	return r
 }
 
-// drop deletes the request in slot i.
-func (t *requestTable) drop(i uint32) {
-	s := t.slots.at(i)
-	t.ids.remove(s.h, i)
-	t.exp.remove(i)
-	t.arena.release(s.ref)
-	t.slots.put(i)
-}
-
 // SaveAuthorizationRequest parks a request. An expired request keeps its
 // ID until it is purged.
 func (s *Store) SaveAuthorizationRequest(ctx context.Context, r *storage.AuthorizationRequest) error {
@@ -107,19 +176,13 @@ func (s *Store) SaveAuthorizationRequest(ctx context.Context, r *storage.Authori
 		return errNil
 	}
 	t := &s.requests
-	h := t.sum(r.ID)
+	h := t.hash.sum(r.ID)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.find(h, r.ID) != 0 {
+	if t.ids.find(h, r.ID) != 0 {
 		return storage.ErrConflict
 	}
-	i := t.slots.get()
-	slot := t.slots.at(i)
-	slot.ref = t.arena.put(t.encode(r))
-	slot.h = h
-	slot.exp = packTime(r.ExpiresAt)
-	t.ids.add(h, i)
-	t.exp.track(i, slot.exp)
+	t.insert(h, t.encode(r), packTime(r.ExpiresAt))
 	return nil
 }
 
@@ -131,10 +194,10 @@ func (s *Store) GetAuthorizationRequest(ctx context.Context, id string) (*storag
 	}
 	now := packTime(s.now())
 	t := &s.requests
-	h := t.sum(id)
+	h := t.hash.sum(id)
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	i := t.find(h, id)
+	i := t.ids.find(h, id)
 	if i == 0 {
 		return nil, storage.ErrNotFound
 	}
@@ -154,10 +217,10 @@ func (s *Store) ConsumeAuthorizationRequest(ctx context.Context, id string) (*st
 	}
 	now := packTime(s.now())
 	t := &s.requests
-	h := t.sum(id)
+	h := t.hash.sum(id)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	i := t.find(h, id)
+	i := t.ids.find(h, id)
 	if i == 0 {
 		return nil, storage.ErrNotFound
 	}
@@ -169,60 +232,23 @@ func (s *Store) ConsumeAuthorizationRequest(ctx context.Context, id string) (*st
 	return r, nil
 }
 
-func (t *requestTable) purge(now time.Time, limit int) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.exp.purge(packTime(now), limit, t.drop)
-}
-
-// counts adds the table's bookkeeping sizes to m, for tests that check a
-// purge leaves nothing behind.
-func (t *requestTable) counts(m map[string]int) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	m["requests"] += t.ids.len()
-	m["request heap"] += t.exp.len()
-	m["request slots"] += t.slots.inUse
-	m["request arena bytes"] += t.arena.live
-}
-
 // keyTable keeps signing keys. There are only ever a handful, so listing
 // sorts them on the fly.
 type keyTable struct {
-	mu    locker
-	slots pool[keySlot]
-	arena arena
-	enc   encoder
-	hash  hasher
-	ids   hindex
-	exp   slotHeap
-	seq   uint64
+	keyed[keySlot, *keySlot]
+	seq uint64
 }
 
 // keySlot is a signing key. RetiredAt and ExpiresAt change when the key is
 // retired, so they live here; the record holds the other fields, ID
 // first.
 type keySlot struct {
-	ref     aref
-	h       uint64 // hash of the ID
-	link    link
+	slotBase
 	seq     uint64 // insertion order, to break CreatedAt ties
 	retired ptime
-	exp     ptime
-	pos     uint32
 }
 
-func (t *keyTable) init() {
-	t.hash = newHasher()
-	t.ids = newKeyIndex(func(i uint32) *link { return &t.slots.at(i).link },
-		func(i uint32) []byte { return t.arena.view(t.slots.at(i).ref) })
-	t.exp = slotHeap{pos: func(i uint32) *uint32 { return &t.slots.at(i).pos }}
-}
-
-func (t *keyTable) sum(id string) uint64 { return t.hash.sum(id) }
-
-// find returns the slot of the key id, or 0.
-func (t *keyTable) find(h uint64, id string) uint32 { return t.ids.find(h, id) }
+func (t *keyTable) init() { t.setup(true, "keys", "key") }
 
 func (t *keyTable) encode(k *storage.SigningKey) []byte {
 	e := &t.enc
@@ -250,14 +276,6 @@ func (t *keyTable) load(i uint32) *storage.SigningKey {
 	}
 }
 
-func (t *keyTable) drop(i uint32) {
-	s := t.slots.at(i)
-	t.ids.remove(s.h, i)
-	t.exp.remove(i)
-	t.arena.release(s.ref)
-	t.slots.put(i)
-}
-
 // AddKey stores a signing key.
 func (s *Store) AddKey(ctx context.Context, k *storage.SigningKey) error {
 	if err := ctx.Err(); err != nil {
@@ -267,22 +285,16 @@ func (s *Store) AddKey(ctx context.Context, k *storage.SigningKey) error {
 		return errNil
 	}
 	t := &s.keys
-	h := t.sum(k.ID)
+	h := t.hash.sum(k.ID)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.find(h, k.ID) != 0 {
+	if t.ids.find(h, k.ID) != 0 {
 		return storage.ErrConflict
 	}
 	t.seq++
-	i := t.slots.get()
-	slot := t.slots.at(i)
-	slot.ref = t.arena.put(t.encode(k))
-	slot.h = h
+	slot := t.slots.at(t.insert(h, t.encode(k), packTime(k.ExpiresAt)))
 	slot.seq = t.seq
 	slot.retired = packTime(k.RetiredAt)
-	slot.exp = packTime(k.ExpiresAt)
-	t.ids.add(h, i)
-	t.exp.track(i, slot.exp)
 	return nil
 }
 
@@ -327,61 +339,34 @@ func (s *Store) RetireKey(ctx context.Context, id string, retiredAt, expiresAt t
 		return err
 	}
 	t := &s.keys
-	h := t.sum(id)
+	h := t.hash.sum(id)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	i := t.find(h, id)
+	i := t.ids.find(h, id)
 	if i == 0 {
 		return storage.ErrNotFound
 	}
-	slot := t.slots.at(i)
-	slot.retired = packTime(retiredAt)
-	slot.exp = packTime(expiresAt)
-	t.exp.track(i, slot.exp)
+	t.slots.at(i).retired = packTime(retiredAt)
+	t.setExpiry(i, packTime(expiresAt))
 	return nil
 }
 
-func (t *keyTable) purge(now time.Time, limit int) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.exp.purge(packTime(now), limit, t.drop)
-}
-
-// counts adds the table's bookkeeping sizes to m, for tests that check a
-// purge leaves nothing behind.
-func (t *keyTable) counts(m map[string]int) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	m["keys"] += t.ids.len()
-	m["key heap"] += t.exp.len()
-	m["key slots"] += t.slots.inUse
-	m["key arena bytes"] += t.arena.live
-}
-
-// iatTable keeps initial access tokens. Their key is a hash already, so
-// the map files slots by it directly.
+// iatTable keeps initial access tokens, found by their hash.
 type iatTable struct {
-	mu     locker
-	slots  pool[iatSlot]
-	arena  arena
-	enc    encoder
-	byHash map[storage.Hash]uint32
-	exp    slotHeap
+	keyed[iatSlot, *iatSlot]
 }
 
 // iatSlot is an initial access token. RemainingUses goes down with every
 // use, so it lives here; the record holds the other fields, Hash first.
 type iatSlot struct {
-	ref  aref
+	slotBase
 	uses int64
-	exp  ptime
-	pos  uint32
 }
 
-func (t *iatTable) init() {
-	t.byHash = make(map[storage.Hash]uint32)
-	t.exp = slotHeap{pos: func(i uint32) *uint32 { return &t.slots.at(i).pos }}
-}
+func (t *iatTable) init() { t.setup(true, "iats", "iat") }
+
+// find returns the slot of the token with the hash, or 0.
+func (t *iatTable) find(h storage.Hash) uint32 { return t.ids.findHash(t.ids.first(t.hash.hash(h)), h) }
 
 func (t *iatTable) encode(tok *storage.InitialAccessToken) []byte {
 	e := &t.enc
@@ -405,14 +390,6 @@ func (t *iatTable) load(i uint32) *storage.InitialAccessToken {
 	}
 }
 
-func (t *iatTable) drop(i uint32) {
-	s := t.slots.at(i)
-	delete(t.byHash, hashAt(t.arena.view(s.ref)))
-	t.exp.remove(i)
-	t.arena.release(s.ref)
-	t.slots.put(i)
-}
-
 // SaveInitialAccessToken stores an initial access token.
 func (s *Store) SaveInitialAccessToken(ctx context.Context, tok *storage.InitialAccessToken) error {
 	if err := ctx.Err(); err != nil {
@@ -424,16 +401,11 @@ func (s *Store) SaveInitialAccessToken(ctx context.Context, tok *storage.Initial
 	t := &s.iats
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.byHash[tok.Hash]; ok {
+	if t.find(tok.Hash) != 0 {
 		return storage.ErrConflict
 	}
-	i := t.slots.get()
-	slot := t.slots.at(i)
-	slot.ref = t.arena.put(t.encode(tok))
-	slot.uses = int64(tok.RemainingUses)
-	slot.exp = packTime(tok.ExpiresAt)
-	t.byHash[tok.Hash] = i
-	t.exp.track(i, slot.exp)
+	i := t.insert(t.hash.hash(tok.Hash), t.encode(tok), packTime(tok.ExpiresAt))
+	t.slots.at(i).uses = int64(tok.RemainingUses)
 	return nil
 }
 
@@ -448,8 +420,8 @@ func (s *Store) UseInitialAccessToken(ctx context.Context, hash storage.Hash) (*
 	t := &s.iats
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	i, ok := t.byHash[hash]
-	if !ok {
+	i := t.find(hash)
+	if i == 0 {
 		return nil, storage.ErrNotFound
 	}
 	before := t.load(i)
@@ -464,60 +436,23 @@ func (s *Store) UseInitialAccessToken(ctx context.Context, hash storage.Hash) (*
 	return before, nil
 }
 
-func (t *iatTable) purge(now time.Time, limit int) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.exp.purge(packTime(now), limit, t.drop)
-}
-
-// counts adds the table's bookkeeping sizes to m, for tests that check a
-// purge leaves nothing behind.
-func (t *iatTable) counts(m map[string]int) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	m["iats"] += len(t.byHash)
-	m["iat heap"] += t.exp.len()
-	m["iat slots"] += t.slots.inUse
-	m["iat arena bytes"] += t.arena.live
-}
-
 // consentTable keeps remembered consent. The key is a pair of strings,
 // hashed with the first one's length and compared field by field, so no
 // subject or client ID can collide with another pair.
 type consentTable struct {
-	mu    locker
-	slots pool[consentSlot]
-	arena arena
-	enc   encoder
-	hash  hasher
-	by    hindex
-	exp   slotHeap
+	keyed[consentSlot, *consentSlot]
 }
 
 // consentSlot is a consent decision. A new decision for the same pair
 // replaces the record; the record holds every field but ExpiresAt,
 // Subject and ClientID first.
-type consentSlot struct {
-	ref  aref
-	h    uint64 // hash of (Subject, ClientID)
-	link link
-	exp  ptime
-	pos  uint32
-}
+type consentSlot struct{ slotBase }
 
-func (t *consentTable) init() {
-	t.hash = newHasher()
-	t.by = newHindex(func(i uint32) *link { return &t.slots.at(i).link })
-	t.exp = slotHeap{pos: func(i uint32) *uint32 { return &t.slots.at(i).pos }}
-}
-
-func (t *consentTable) sum(subject, clientID string) uint64 {
-	return t.hash.sum2(subject, clientID)
-}
+func (t *consentTable) init() { t.setup(false, "consents", "consent") }
 
 // find returns the slot of the decision for (subject, clientID), or 0.
 func (t *consentTable) find(h uint64, subject, clientID string) uint32 {
-	for i := t.by.first(h); i != 0; i = t.by.next(i) {
+	for i := t.ids.first(h); i != 0; i = t.ids.next(i) {
 		view := t.arena.view(t.slots.at(i).ref)
 		sub := strAt(view, recKeyOff)
 		if string(sub) != subject {
@@ -554,14 +489,6 @@ func (t *consentTable) load(i uint32) *storage.Consent {
 	return c
 }
 
-func (t *consentTable) drop(i uint32) {
-	s := t.slots.at(i)
-	t.by.remove(s.h, i)
-	t.exp.remove(i)
-	t.arena.release(s.ref)
-	t.slots.put(i)
-}
-
 // SaveConsent stores or replaces the decision for (subject, client).
 func (s *Store) SaveConsent(ctx context.Context, c *storage.Consent) error {
 	if err := ctx.Err(); err != nil {
@@ -571,21 +498,17 @@ func (s *Store) SaveConsent(ctx context.Context, c *storage.Consent) error {
 		return errNil
 	}
 	t := &s.consents
-	h := t.sum(c.Subject, c.ClientID)
+	h := t.hash.sum2(c.Subject, c.ClientID)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	i := t.find(h, c.Subject, c.ClientID)
-	if i == 0 {
-		i = t.slots.get()
-		t.slots.at(i).h = h
-		t.by.add(h, i)
-	} else {
-		t.arena.release(t.slots.at(i).ref)
+	if i := t.find(h, c.Subject, c.ClientID); i != 0 {
+		slot := t.slots.at(i)
+		t.arena.release(slot.ref)
+		slot.ref = t.arena.put(t.encode(c))
+		t.setExpiry(i, packTime(c.ExpiresAt))
+		return nil
 	}
-	slot := t.slots.at(i)
-	slot.ref = t.arena.put(t.encode(c))
-	slot.exp = packTime(c.ExpiresAt)
-	t.exp.track(i, slot.exp)
+	t.insert(h, t.encode(c), packTime(c.ExpiresAt))
 	return nil
 }
 
@@ -597,7 +520,7 @@ func (s *Store) GetConsent(ctx context.Context, subject, clientID string) (*stor
 	}
 	now := packTime(s.now())
 	t := &s.consents
-	h := t.sum(subject, clientID)
+	h := t.hash.sum2(subject, clientID)
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	i := t.find(h, subject, clientID)
@@ -617,7 +540,7 @@ func (s *Store) RevokeConsent(ctx context.Context, subject, clientID string) err
 		return err
 	}
 	t := &s.consents
-	h := t.sum(subject, clientID)
+	h := t.hash.sum2(subject, clientID)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if i := t.find(h, subject, clientID); i != 0 {
@@ -626,62 +549,16 @@ func (s *Store) RevokeConsent(ctx context.Context, subject, clientID string) err
 	return nil
 }
 
-func (t *consentTable) purge(now time.Time, limit int) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.exp.purge(packTime(now), limit, t.drop)
-}
-
-// counts adds the table's bookkeeping sizes to m, for tests that check a
-// purge leaves nothing behind.
-func (t *consentTable) counts(m map[string]int) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	m["consents"] += t.by.len()
-	m["consent heap"] += t.exp.len()
-	m["consent slots"] += t.slots.inUse
-	m["consent arena bytes"] += t.arena.live
-}
-
 // jtiTable remembers reserved single-use identifiers.
 type jtiTable struct {
-	mu    locker
-	slots pool[jtiSlot]
-	arena arena
-	enc   encoder
-	hash  hasher
-	by    hindex
-	exp   slotHeap
+	keyed[jtiSlot, *jtiSlot]
 }
 
-// jtiSlot is a reserved identifier; the record holds just the key.
-type jtiSlot struct {
-	ref   aref
-	h     uint64 // hash of the key
-	link  link
-	until ptime
-	pos   uint32
-}
+// jtiSlot is a reserved identifier, kept until its expiry; the record
+// holds just the key.
+type jtiSlot struct{ slotBase }
 
-func (t *jtiTable) init() {
-	t.hash = newHasher()
-	t.by = newKeyIndex(func(i uint32) *link { return &t.slots.at(i).link },
-		func(i uint32) []byte { return t.arena.view(t.slots.at(i).ref) })
-	t.exp = slotHeap{pos: func(i uint32) *uint32 { return &t.slots.at(i).pos }}
-}
-
-func (t *jtiTable) sum(key string) uint64 { return t.hash.sum(key) }
-
-// find returns the slot of key, or 0.
-func (t *jtiTable) find(h uint64, key string) uint32 { return t.by.find(h, key) }
-
-func (t *jtiTable) drop(i uint32) {
-	s := t.slots.at(i)
-	t.by.remove(s.h, i)
-	t.exp.remove(i)
-	t.arena.release(s.ref)
-	t.slots.put(i)
-}
+func (t *jtiTable) init() { t.setup(true, "jtis", "jti") }
 
 // ReserveJTI records key until expiresAt; a key recorded and unexpired
 // gives ErrAlreadyUsed. A zero expiresAt records the key for good.
@@ -691,41 +568,20 @@ func (s *Store) ReserveJTI(ctx context.Context, key string, expiresAt time.Time)
 	}
 	now := packTime(s.now())
 	t := &s.jtis
-	h := t.sum(key)
+	h := t.hash.sum(key)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	i := t.find(h, key)
-	if i != 0 && !t.slots.at(i).until.expiredAt(now) {
+	i := t.ids.find(h, key)
+	switch {
+	case i != 0 && !t.slots.at(i).exp.expiredAt(now):
 		return storage.ErrAlreadyUsed
-	}
-	if i == 0 {
-		i = t.slots.get()
+	case i != 0:
+		t.setExpiry(i, packTime(expiresAt))
+	default:
 		e := &t.enc
 		e.begin()
 		e.str(key)
-		t.slots.at(i).ref = t.arena.put(e.finish())
-		t.slots.at(i).h = h
-		t.by.add(h, i)
+		t.insert(h, e.finish(), packTime(expiresAt))
 	}
-	slot := t.slots.at(i)
-	slot.until = packTime(expiresAt)
-	t.exp.track(i, slot.until)
 	return nil
-}
-
-func (t *jtiTable) purge(now time.Time, limit int) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.exp.purge(packTime(now), limit, t.drop)
-}
-
-// counts adds the table's bookkeeping sizes to m, for tests that check a
-// purge leaves nothing behind.
-func (t *jtiTable) counts(m map[string]int) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	m["jtis"] += t.by.len()
-	m["jti heap"] += t.exp.len()
-	m["jti slots"] += t.slots.inUse
-	m["jti arena bytes"] += t.arena.live
 }

@@ -49,8 +49,8 @@ func TestMiscSlotsHoldNoPointers(t *testing.T) {
 		}
 	}
 	for name, m := range map[string]any{
-		"requests": s.requests.ids.heads, "keys": s.keys.ids.heads, "iats": s.iats.byHash,
-		"consents": s.consents.by.heads, "jtis": s.jtis.by.heads,
+		"requests": s.requests.ids.heads, "keys": s.keys.ids.heads, "iats": s.iats.ids.heads,
+		"consents": s.consents.ids.heads, "jtis": s.jtis.ids.heads,
 	} {
 		typ := reflect.TypeOf(m)
 		if p := pointerFree(typ.Key(), name+" key"); p != "" {
