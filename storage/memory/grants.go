@@ -486,12 +486,13 @@ func (t *grantTable) tokenCopy(i uint32) *storage.RefreshToken {
 	return c
 }
 
-// addToken stores tok as a member of family slot f, whose ID is fid.
-func (t *grantTable) addToken(tok *storage.RefreshToken, f uint32, fid []byte) {
+// addToken stores tok, whose hash key is key, as a member of family slot
+// f, whose ID is fid.
+func (t *grantTable) addToken(tok *storage.RefreshToken, key uint64, f uint32, fid []byte) {
 	i := t.tokens.get()
 	sl := t.tokens.at(i)
 	sl.ref = t.data.put(t.encodeToken(tok, fid))
-	sl.key = t.h.hash(tok.Hash)
+	sl.key = key
 	sl.fam = f
 	sl.exp = packTime(tok.ExpiresAt)
 	sl.rotated = packTime(tok.RotatedAt)
@@ -555,7 +556,7 @@ func (s *Store) SaveRefreshToken(ctx context.Context, tok *storage.RefreshToken)
 	fs.idH, fs.grH = t.h.sum(fid), t.h.sum(tok.GrantID)
 	t.famBy.add(fs.idH, f)
 	t.famsOf.add(fs.grH, f)
-	t.addToken(tok, f, strAt(t.data.view(fs.ref), recKeyOff))
+	t.addToken(tok, t.h.hash(tok.Hash), f, strAt(t.data.view(fs.ref), recKeyOff))
 	return nil
 }
 
@@ -602,7 +603,8 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old storage.Hash, next *
 	defer t.mu.Unlock()
 	// Both index probes first, back to back: next's is a miss in a large
 	// store, and this way the processor overlaps it with old's.
-	oldHead, nextHead := t.tokenBy.first(t.h.hash(old)), t.tokenBy.first(t.h.hash(next.Hash))
+	nextKey := t.h.hash(next.Hash)
+	oldHead, nextHead := t.tokenBy.first(t.h.hash(old)), t.tokenBy.first(nextKey)
 	i := t.tokenBy.findHash(oldHead, old)
 	if i == 0 {
 		return nil, storage.ErrNotFound
@@ -627,7 +629,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old storage.Hash, next *
 	}
 	// The family ID is read in place from old's record, which stays put
 	// while next is written.
-	t.addToken(next, sl.fam, strAt(t.data.view(sl.ref), recHashEnd))
+	t.addToken(next, nextKey, sl.fam, strAt(t.data.view(sl.ref), recHashEnd))
 	next.FamilyID = c.FamilyID
 	return c, nil
 }
